@@ -1,0 +1,22 @@
+# The Lottery Ticket Hypothesis on MNIST (Frankle & Carbin, ICLR 2019) as a Snakemake workflow.
+# Stages, in order: workflow/rules/{data,model,dense,prune,aggregate}.smk; knobs: config/README.md.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/model.smk"
+include: "workflow/rules/dense.smk"
+include: "workflow/rules/prune.smk"
+include: "workflow/rules/aggregate.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_outputs(),

@@ -1,0 +1,273 @@
+"""MNIST-format data: download with checksum verification, IDX decoding, split and normalisation.
+
+Checksums are of the *decompressed* IDX content: mirrors recompress the files (other gzip headers),
+so only the content's hash holds for every mirror.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import time
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from lottery.io import load_tensors, write_bytes
+
+MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+
+# sha256 of the decompressed official files (= ../shared/data/mnist/SHA256SUMS.uncompressed).
+MNIST_FILES = {
+    "train_images": (
+        "train-images-idx3-ubyte.gz",
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    ),
+    "train_labels": (
+        "train-labels-idx1-ubyte.gz",
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    ),
+    "test_images": (
+        "t10k-images-idx3-ubyte.gz",
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    ),
+    "test_labels": (
+        "t10k-labels-idx1-ubyte.gz",
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    ),
+}
+
+IDX_UBYTE = 0x08
+
+
+class DataError(Exception):
+    """A dataset file could not be obtained, verified or decoded."""
+
+
+def decompress(raw: bytes, name: str) -> bytes:
+    """Gunzip ``raw``; plain (already decompressed) IDX content is returned unchanged."""
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (EOFError, OSError, zlib.error) as e:
+        raise DataError(f"{name}: truncated or corrupt gzip data ({e})") from e
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_source(source: str, name: str, timeout: float) -> bytes:
+    if "://" in source and not source.startswith("file://"):
+        url = source.rstrip("/") + "/" + name
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.read()
+    folder = Path(source.removeprefix("file://"))
+    return (folder / name).read_bytes()
+
+
+def fetch_file(
+    name: str,
+    expected_sha256: str,
+    sources: Sequence[str],
+    dest: str | os.PathLike,
+    retries: int = 3,
+    timeout: float = 60.0,
+    backoff: float = 2.0,
+    read: Callable[[str, str, float], bytes] = _read_source,
+) -> str:
+    """Fetch ``name`` from the first source whose copy verifies; write it to ``dest`` atomically.
+
+    A source is a folder, a ``file://`` folder, or an http(s) base URL. Network errors are retried
+    ``retries`` times with exponential backoff; a checksum or format failure moves to the next source
+    at once. Returns the source used. Raises :class:`DataError` naming the file and every source tried.
+    """
+    if not sources:
+        raise DataError(f"{name}: no source to fetch it from")
+    failures = []
+    for source in sources:
+        is_remote = "://" in source and not source.startswith("file://")
+        attempts = retries if is_remote else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                raw = read(source, name, timeout)
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
+                failures.append(f"{source} (attempt {attempt}/{attempts}): {e}")
+                if attempt < attempts:
+                    time.sleep(backoff ** (attempt - 1))
+                continue
+            except OSError as e:
+                failures.append(f"{source}: {e}")
+                break
+            try:
+                content = decompress(raw, name)
+            except DataError as e:
+                failures.append(f"{source}: {e}")
+                break
+            actual = sha256(content)
+            if actual != expected_sha256:
+                failures.append(
+                    f"{source}: sha256 of decompressed content is {actual}, expected {expected_sha256}"
+                )
+                break
+            write_bytes(dest, raw)
+            return source
+    raise DataError(f"could not fetch {name}; sources tried:\n  " + "\n  ".join(failures))
+
+
+def parse_idx(content: bytes, name: str, ndim: int) -> torch.Tensor:
+    """Decode an IDX file of unsigned bytes with ``ndim`` dimensions into a uint8 tensor."""
+    if len(content) < 4:
+        raise DataError(f"{name}: too short for an IDX header ({len(content)} bytes)")
+    zero0, zero1, dtype, dims = content[:4]
+    magic = int.from_bytes(content[:4], "big")
+    expected = (IDX_UBYTE << 8) | ndim
+    if zero0 != 0 or zero1 != 0 or dtype != IDX_UBYTE or dims != ndim:
+        raise DataError(
+            f"{name}: wrong IDX magic number 0x{magic:08x}, expected 0x{expected:08x} "
+            f"(unsigned bytes, {ndim} dimension{'s' if ndim > 1 else ''})"
+        )
+    header = 4 + 4 * ndim
+    if len(content) < header:
+        raise DataError(f"{name}: IDX header truncated")
+    shape = [int.from_bytes(content[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    count = 1
+    for s in shape:
+        count *= s
+    if len(content) - header != count:
+        raise DataError(
+            f"{name}: IDX header announces shape {shape} ({count} bytes) "
+            f"but the file holds {len(content) - header} data bytes"
+        )
+    data = torch.frombuffer(bytearray(content[header:]), dtype=torch.uint8)
+    return data.reshape(shape)
+
+
+def read_idx_file(path: str | os.PathLike, ndim: int) -> torch.Tensor:
+    path = Path(path)
+    return parse_idx(decompress(path.read_bytes(), str(path)), str(path), ndim)
+
+
+def decode_dataset(files: dict[str, str | os.PathLike]) -> dict[str, torch.Tensor]:
+    """Decode the four IDX files (keys as in :data:`MNIST_FILES`) into uint8 images, int64 labels."""
+    tensors = {
+        "train_images": read_idx_file(files["train_images"], 3),
+        "train_labels": read_idx_file(files["train_labels"], 1).long(),
+        "test_images": read_idx_file(files["test_images"], 3),
+        "test_labels": read_idx_file(files["test_labels"], 1).long(),
+    }
+    for part in ("train", "test"):
+        n_images, n_labels = len(tensors[f"{part}_images"]), len(tensors[f"{part}_labels"])
+        if n_images != n_labels:
+            raise DataError(
+                f"{files[part + '_images']} has {n_images} images but "
+                f"{files[part + '_labels']} has {n_labels} labels"
+            )
+    if tensors["train_images"].shape[1:] != tensors["test_images"].shape[1:]:
+        raise DataError(
+            f"train images are {tuple(tensors['train_images'].shape[1:])} but test images are "
+            f"{tuple(tensors['test_images'].shape[1:])}"
+        )
+    return tensors
+
+
+def split_indices(n: int, validation_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded random split of ``range(n)`` into (train, validation) indices, each sorted."""
+    if not 0 < validation_size < n:
+        raise ValueError(f"validation_size must be in (0, {n}), got {validation_size}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return perm[validation_size:].sort().values, perm[:validation_size].sort().values
+
+
+def pixel_stats(images: torch.Tensor) -> tuple[float, float]:
+    """Mean and standard deviation of the pixels scaled to [0, 1] (in float64)."""
+    x = images.double().div_(255.0)
+    return float(x.mean()), float(x.std())
+
+
+def make_split(dataset: dict[str, torch.Tensor], validation_size: int, seed: int) -> dict[str, torch.Tensor]:
+    """Split indices and the training split's normalisation statistics."""
+    train, val = split_indices(len(dataset["train_labels"]), validation_size, seed)
+    mean, std = pixel_stats(dataset["train_images"][train])
+    return {
+        "train_indices": train,
+        "val_indices": val,
+        "mean": torch.tensor(mean, dtype=torch.float64),
+        "std": torch.tensor(std, dtype=torch.float64),
+    }
+
+
+@dataclass(frozen=True)
+class TensorData:
+    """Normalised, flattened float32 inputs and int64 labels, held in memory."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+
+    @property
+    def input_size(self) -> int:
+        return self.train_x.shape[1]
+
+
+def _normalise(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    x = images.reshape(len(images), -1).float().div_(255.0)
+    return x.sub_(mean).div_(std).contiguous()
+
+
+def load_tensor_data(dataset_path: str | os.PathLike, split_path: str | os.PathLike) -> TensorData:
+    dataset, split = load_tensors(dataset_path), load_tensors(split_path)
+    mean, std = float(split["mean"]), float(split["std"])
+    train, val = split["train_indices"], split["val_indices"]
+    return TensorData(
+        train_x=_normalise(dataset["train_images"][train], mean, std),
+        train_y=dataset["train_labels"][train].contiguous(),
+        val_x=_normalise(dataset["train_images"][val], mean, std),
+        val_y=dataset["train_labels"][val].contiguous(),
+        test_x=_normalise(dataset["test_images"], mean, std),
+        test_y=dataset["test_labels"].contiguous(),
+    )
+
+
+def encode_idx(tensor: torch.Tensor) -> bytes:
+    """IDX bytes of a uint8 tensor (the inverse of :func:`parse_idx`)."""
+    if tensor.dtype != torch.uint8:
+        raise ValueError(f"IDX encoding here is for uint8 tensors, got {tensor.dtype}")
+    header = bytes([0, 0, IDX_UBYTE, tensor.dim()])
+    header += b"".join(int(s).to_bytes(4, "big") for s in tensor.shape)
+    return header + tensor.contiguous().numpy().tobytes()
+
+
+def write_sample(
+    dataset: dict[str, torch.Tensor], out_dir: str | os.PathLike, n_train: int, n_test: int
+) -> dict[str, str]:
+    """Write the first ``n_train``/``n_test`` examples as gzipped IDX files named like MNIST's.
+
+    Returns the sha256 of each file's decompressed content, keyed like :data:`MNIST_FILES`.
+    """
+    parts = {
+        "train_images": dataset["train_images"][:n_train],
+        "train_labels": dataset["train_labels"][:n_train].to(torch.uint8),
+        "test_images": dataset["test_images"][:n_test],
+        "test_labels": dataset["test_labels"][:n_test].to(torch.uint8),
+    }
+    sums = {}
+    for key, tensor in parts.items():
+        content = encode_idx(tensor)
+        # mtime=0 keeps the gzip bytes reproducible.
+        write_bytes(Path(out_dir) / MNIST_FILES[key][0], gzip.compress(content, mtime=0))
+        sums[key] = sha256(content)
+    return sums

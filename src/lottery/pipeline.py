@@ -1,0 +1,180 @@
+"""The workflow's steps, one function per rule, from input files to output files.
+
+``workflow/scripts/`` only unpack the ``snakemake`` object and call these.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lottery import data, model, pruning
+from lottery.experiment import Replicate
+from lottery.io import load_tensors, read_json, save_tensors, write_json, write_text
+from lottery.training import TrainingHparams, train
+
+log = logging.getLogger("lottery")
+
+PathLike = str | os.PathLike
+
+
+def setup_logging(path: PathLike | None) -> None:
+    """Send the package's log to ``path`` (a rule's ``log:`` file)."""
+    handler: logging.Handler = logging.FileHandler(path, mode="w") if path else logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.INFO)
+
+
+def fetch_dataset(
+    outputs: Mapping[str, PathLike],
+    files: Mapping[str, Mapping[str, str]],
+    sources: Sequence[str],
+    retries: int,
+    timeout: float,
+) -> None:
+    """Fetch and verify each file; ``outputs`` and ``files`` are keyed by ``train_images`` etc."""
+    for key, dest in outputs.items():
+        spec = files[key]
+        used = data.fetch_file(spec["name"], spec["sha256"], sources, dest, retries, timeout)
+        log.info("%s: verified %s from %s", key, spec["name"], used)
+
+
+def decode_dataset(raw: Mapping[str, PathLike], out: PathLike) -> None:
+    tensors = data.decode_dataset(dict(raw))
+    save_tensors(out, tensors)
+    log.info("decoded %s", {k: tuple(v.shape) for k, v in tensors.items()})
+
+
+def split_dataset(dataset: PathLike, validation_size: int, seed: int, out: PathLike) -> None:
+    split = data.make_split(load_tensors(dataset), validation_size, seed)
+    save_tensors(out, split, metadata={"seed": seed, "validation_size": validation_size})
+    log.info(
+        "split seed %d: %d train, %d validation; mean %.5f std %.5f",
+        seed, len(split["train_indices"]), len(split["val_indices"]),
+        float(split["mean"]), float(split["std"]),
+    )  # fmt: skip
+
+
+def initialise(arch: model.Architecture, seed: int, out: PathLike) -> None:
+    """Write θ0, the original initialisation every ticket is rewound to."""
+    save_tensors(out, model.glorot_normal_init(arch, seed), metadata={"init_seed": seed})
+    log.info("θ0 for %s with seed %d", arch.widths, seed)
+
+
+def prune(
+    weights: PathLike,
+    previous_mask: PathLike,
+    schedule: pruning.Schedule,
+    round_: int,
+    method: str,
+    out: PathLike,
+) -> None:
+    """Round ``round_``'s mask from round ``round_ - 1``'s trained weights and mask."""
+    trained = model.prunable(load_tensors(weights))
+    masks = pruning.next_masks(trained, load_tensors(previous_mask), schedule, round_, method)
+    save_tensors(out, masks, metadata={"schedule": schedule.name, "round": round_, "method": method})
+    log.info(
+        "%s round %d (%s): %.4f%% of weights remain",
+        schedule.name, round_, method, 100 * pruning.weights_remaining(masks),
+    )  # fmt: skip
+
+
+def _csv(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in columns})
+    return buf.getvalue()
+
+
+CURVE_COLUMNS = ("iteration", "train_loss", "val_loss", "val_acc", "test_loss", "test_acc")
+
+
+def train_network(
+    init: PathLike,
+    mask: PathLike | None,
+    dataset: PathLike,
+    split: PathLike,
+    hparams: TrainingHparams,
+    replicate: Replicate,
+    identity: Mapping[str, Any],
+    outputs: Mapping[str, PathLike],
+) -> dict[str, Any]:
+    """Train θ0 ⊙ mask; write final weights, the mask, ``metrics.json`` and the curve CSV.
+
+    ``identity`` describes the network (variant, schedule, round, requested ratio...) and is copied
+    into the metrics. ``mask`` None means dense. Returns the metrics.
+    """
+    params = load_tensors(init)
+    masks = load_tensors(mask) if mask is not None else pruning.dense_masks(model.prunable(params))
+    tensor_data = data.load_tensor_data(dataset, split)
+    result = train(params, masks, tensor_data, hparams, replicate.data_order_seed)
+
+    remaining = pruning.remaining_fractions(masks)
+    kept = pruning.weights_remaining(masks)
+    metrics = {
+        **identity,
+        "init_seed": replicate.init_seed,
+        "data_order_seed": replicate.data_order_seed,
+        "split_seed": replicate.split_seed,
+        "actual_ratio": 1.0 - kept,
+        "weights_remaining_pct": 100.0 * kept,
+        "remaining": remaining,
+        "training": {
+            "learning_rate": hparams.learning_rate,
+            "batch_size": hparams.batch_size,
+            "eval_every": hparams.eval_every,
+        },
+        **result.metrics(),
+    }
+    save_tensors(outputs["weights"], result.params)
+    if "mask" in outputs:
+        save_tensors(outputs["mask"], masks)
+    write_text(outputs["curve"], _csv(result.curve, CURVE_COLUMNS))
+    write_json(outputs["metrics"], metrics)
+    log.info(
+        "%s %s round %s: Pm %.2f%%, early stop %d, val acc %.4f, test acc %.4f (final %.4f)",
+        identity.get("variant"), identity.get("schedule"), identity.get("round"),
+        100 * kept, result.early_stop_iteration, result.early_stop_val.accuracy,
+        result.early_stop_test.accuracy, result.final_test.accuracy,
+    )  # fmt: skip
+    return metrics
+
+
+RUN_FIXED_COLUMNS = (
+    "experiment", "seed", "init_seed", "data_order_seed", "split_seed", "variant", "method",
+    "schedule", "rate", "output_rate", "schedule_ratio", "schedule_rounds", "round",
+    "requested_ratio", "actual_ratio", "weights_remaining_pct",
+)  # fmt: skip
+RUN_RESULT_COLUMNS = (
+    "early_stop_iteration", "val_loss", "val_acc", "test_loss", "test_acc",
+    "val_loss_final", "val_acc_final", "test_loss_final", "test_acc_final", "iterations",
+)  # fmt: skip
+
+
+def runs_table(metrics_files: Sequence[PathLike], experiment: str) -> str:
+    """``runs.csv``: one row per trained network, sorted, with no timings (reproducible to the byte)."""
+    rows, layers = [], []
+    for path in metrics_files:
+        m = read_json(path)
+        row = {**m, "experiment": experiment, "seed": m["init_seed"]}
+        for name, fraction in m["remaining"].items():
+            column = f"remaining_{name.removesuffix('.weight')}"
+            row[column] = fraction
+            if column not in layers:
+                layers.append(column)
+        rows.append(row)
+    rows.sort(key=lambda r: (r["seed"], r["variant"] != "dense", r["schedule"], r["variant"], r["round"]))
+    return _csv(rows, [*RUN_FIXED_COLUMNS, *layers, *RUN_RESULT_COLUMNS])
+
+
+def collect_runs(metrics_files: Sequence[PathLike], experiment: str, out: PathLike) -> None:
+    write_text(out, runs_table(metrics_files, experiment))
+    log.info("%d runs collected into %s", len(metrics_files), Path(out))

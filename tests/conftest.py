@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lottery.data import TensorData
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / ".test" / "data" / "mnist-sample"
+
+
+def synthetic_data(n_train: int = 240, n_val: int = 60, n_test: int = 60, dim: int = 20, seed: int = 0):
+    """A small learnable classification problem: labels from a fixed random linear map."""
+    g = torch.Generator().manual_seed(seed)
+    proj = torch.randn(dim, 4, generator=g)
+
+    def part(n):
+        x = torch.randn(n, dim, generator=g)
+        return x, (x @ proj).argmax(dim=1)
+
+    (tx, ty), (vx, vy), (sx, sy) = part(n_train), part(n_val), part(n_test)
+    return TensorData(tx, ty, vx, vy, sx, sy)
+
+
+@pytest.fixture
+def tiny_data() -> TensorData:
+    return synthetic_data()

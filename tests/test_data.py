@@ -1,0 +1,147 @@
+import gzip
+import urllib.error
+
+import pytest
+import torch
+
+from lottery import data
+from lottery.data import DataError
+
+from .conftest import SAMPLE
+
+SAMPLE_SUMS = {
+    "train_images": "386bb018796babeaca208787b77c1b9db39532c4098951ea35f4694e744eb4b7",
+    "train_labels": "895f65588e45d05babf0b5fa7aee2a0d782d8143b40b5764e596df91bc9dddeb",
+    "test_images": "cefe86a05637f831a20aef251bd9db19004a2c986ec848d345c40ffd09264afc",
+    "test_labels": "181dda88fbf8032cf747bf0766ad9d035b6bb747997214d834eb8d2f33a72210",
+}
+NAME = "train-labels-idx1-ubyte.gz"
+
+
+def _labels_gz(values=(1, 2, 3)) -> bytes:
+    return gzip.compress(data.encode_idx(torch.tensor(values, dtype=torch.uint8)), mtime=0)
+
+
+def test_offline_folder_fetch_and_decode(tmp_path):
+    outputs = {}
+    for key, (name, _) in data.MNIST_FILES.items():
+        dest = tmp_path / name
+        used = data.fetch_file(name, SAMPLE_SUMS[key], [str(SAMPLE)], dest)
+        assert used == str(SAMPLE)
+        outputs[key] = dest
+    tensors = data.decode_dataset(outputs)
+    assert tensors["train_images"].shape == (1000, 28, 28)
+    assert tensors["test_labels"].shape == (200,)
+    assert tensors["train_images"].dtype == torch.uint8
+    assert int(tensors["train_labels"].min()) >= 0 and int(tensors["train_labels"].max()) <= 9
+
+
+def test_file_url_source_works(tmp_path):
+    key, (name, _) = "test_labels", data.MNIST_FILES["test_labels"]
+    assert data.fetch_file(name, SAMPLE_SUMS[key], [f"file://{SAMPLE}"], tmp_path / name)
+
+
+def test_checksum_mismatch_names_file_and_source(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / NAME).write_bytes(_labels_gz())
+    dest = tmp_path / "out" / NAME
+    with pytest.raises(DataError) as err:
+        data.fetch_file(NAME, "0" * 64, [str(tmp_path / "src")], dest)
+    message = str(err.value)
+    assert NAME in message and str(tmp_path / "src") in message and "sha256" in message
+    assert not dest.exists()
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_truncated_gzip_is_reported(tmp_path):
+    (tmp_path / NAME).write_bytes(_labels_gz(tuple(range(200)))[:-20])
+    with pytest.raises(DataError, match="truncated or corrupt gzip"):
+        data.fetch_file(NAME, "0" * 64, [str(tmp_path)], tmp_path / "out.gz")
+    assert not (tmp_path / "out.gz").exists()
+    with pytest.raises(DataError, match=f"{NAME}: truncated"):
+        data.read_idx_file(tmp_path / NAME, 1)
+
+
+def test_wrong_magic_number_is_reported(tmp_path):
+    path = tmp_path / NAME
+    path.write_bytes(_labels_gz())
+    with pytest.raises(DataError, match=r"wrong IDX magic number 0x00000801, expected 0x00000803"):
+        data.read_idx_file(path, 3)
+    bad = bytearray(data.encode_idx(torch.zeros(3, dtype=torch.uint8)))
+    bad[2] = 0x0D  # float data
+    path.write_bytes(bytes(bad))
+    with pytest.raises(DataError, match=f"{NAME}: wrong IDX magic"):
+        data.read_idx_file(path, 1)
+
+
+def test_idx_size_mismatch_is_reported(tmp_path):
+    path = tmp_path / "x.idx"
+    path.write_bytes(data.encode_idx(torch.zeros(4, dtype=torch.uint8))[:-1])
+    with pytest.raises(DataError, match=r"x.idx: IDX header announces shape \[4\]"):
+        data.read_idx_file(path, 1)
+
+
+def test_missing_file_in_every_source(tmp_path):
+    with pytest.raises(DataError, match=f"could not fetch {NAME}") as err:
+        data.fetch_file(NAME, "0" * 64, [str(tmp_path / "a"), str(tmp_path / "b")], tmp_path / "o")
+    assert str(tmp_path / "a") in str(err.value) and str(tmp_path / "b") in str(err.value)
+
+
+def test_mirrors_tried_in_order_with_retries(tmp_path):
+    """No network: a fake reader stands in for urllib."""
+    payload = _labels_gz()
+    digest = data.sha256(gzip.decompress(payload))
+    calls = []
+
+    def read(source, name, timeout):
+        calls.append(source)
+        if source == "https://first.example/":
+            raise urllib.error.URLError("connection refused")
+        if len([c for c in calls if c == source]) < 2:
+            raise TimeoutError("timed out")
+        return payload
+
+    used = data.fetch_file(NAME, digest, ["https://first.example/", "https://second.example/"],
+                           tmp_path / NAME, retries=3, backoff=0.0, read=read)  # fmt: skip
+    assert used == "https://second.example/"
+    assert calls == ["https://first.example/"] * 3 + ["https://second.example/"] * 2
+    assert (tmp_path / NAME).read_bytes() == payload
+
+
+def test_all_mirrors_failing_lists_every_attempt(tmp_path):
+    def read(source, name, timeout):
+        raise urllib.error.URLError("no route")
+
+    with pytest.raises(DataError) as err:
+        data.fetch_file(NAME, "0" * 64, ["https://a.example/", "https://b.example/"],
+                        tmp_path / NAME, retries=2, backoff=0.0, read=read)  # fmt: skip
+    message = str(err.value)
+    assert message.count("https://a.example/") == 2 and message.count("https://b.example/") == 2
+    assert "attempt 2/2" in message
+    assert not (tmp_path / NAME).exists()
+
+
+def test_split_is_seeded_disjoint_and_complete():
+    train, val = data.split_indices(100, 10, seed=3)
+    train2, val2 = data.split_indices(100, 10, seed=3)
+    assert torch.equal(train, train2) and torch.equal(val, val2)
+    assert len(val) == 10 and len(train) == 90
+    assert sorted(torch.cat([train, val]).tolist()) == list(range(100))
+    assert not torch.equal(val, data.split_indices(100, 10, seed=4)[1])
+    with pytest.raises(ValueError, match="validation_size"):
+        data.split_indices(100, 100, seed=0)
+
+
+def test_normalisation_uses_training_statistics(tmp_path):
+    from lottery.io import save_tensors
+
+    files = {k: SAMPLE / name for k, (name, _) in data.MNIST_FILES.items()}
+    dataset = data.decode_dataset(files)
+    split = data.make_split(dataset, 100, seed=0)
+    save_tensors(tmp_path / "d.safetensors", dataset)
+    save_tensors(tmp_path / "s.safetensors", split)
+    loaded = data.load_tensor_data(tmp_path / "d.safetensors", tmp_path / "s.safetensors")
+    assert loaded.train_x.shape == (900, 784) and loaded.val_x.shape == (100, 784)
+    assert abs(float(loaded.train_x.mean())) < 1e-4
+    assert float(loaded.train_x.std()) == pytest.approx(1.0, abs=1e-3)
+    assert loaded.test_x.shape == (200, 784)

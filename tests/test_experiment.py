@@ -1,0 +1,81 @@
+import pytest
+import torch
+
+from lottery.experiment import ConfigError, Replicate, replicates, schedules
+from lottery.io import atomic_path, load_tensors, save_tensors
+
+
+def _config(**overrides):
+    config = {
+        "seeds": {"split": 0, "init": [1, 3], "data_order": None},
+        "pruning": {"output_rate_factor": 0.5, "schedules": [{"rate": 0.2, "rounds": 3}]},
+    }
+    for key, value in overrides.items():
+        section, name = key.split("__")
+        config[section][name] = value
+    return config
+
+
+def test_replicates_pair_init_and_data_order():
+    assert replicates(_config()) == [Replicate(1, 1, 0), Replicate(3, 3, 0)]
+    assert replicates(_config(seeds__data_order=[7, 8]))[1] == Replicate(3, 8, 0)
+    with pytest.raises(ConfigError, match=r"seeds\.data_order has 1 entries but seeds\.init has 2"):
+        replicates(_config(seeds__data_order=[7]))
+    with pytest.raises(ConfigError, match="repeated"):
+        replicates(_config(seeds__init=[1, 1]))
+
+
+def test_schedules_by_name():
+    config = _config(
+        pruning__schedules=[
+            {"rate": 0.2, "rounds": 3},
+            {"rate": 0.2, "rounds": 5},
+            {"ratio": 0.9, "rounds": 5},
+        ]
+    )
+    found = schedules(config)
+    assert list(found) == ["rate-0.2", "ratio-0.9-rounds-5"]
+    assert found["rate-0.2"].rounds == 5  # rounds of equal-rate schedules are shared
+    assert found["ratio-0.9-rounds-5"].requested_ratio(5) == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"rate": 0.2, "ratio": 0.5, "rounds": 2}, "either 'rate'"),
+        ({"rounds": 2}, "either 'rate'"),
+        ({"ratio": 1.5, "rounds": 2}, "prune ratio must be in"),
+        ({"rate": 0.2, "rounds": 0}, "at least one round"),
+    ],
+)
+def test_bad_schedule_names_its_entry(entry, message):
+    with pytest.raises(ConfigError, match=rf"pruning\.schedules\[0\].*{message}"):
+        schedules(_config(pruning__schedules=[entry]))
+
+
+def test_tensor_files_are_byte_reproducible(tmp_path):
+    tensors = {"b": torch.arange(6.0).reshape(2, 3), "a": torch.ones(4, dtype=torch.uint8)}
+    metadata = {"round": 3, "schedule": "rate-0.2", "method": "layerwise", "z": 1, "y": 2}
+    save_tensors(tmp_path / "one.safetensors", tensors, metadata)
+    save_tensors(
+        tmp_path / "two.safetensors", dict(reversed(tensors.items())), dict(reversed(metadata.items()))
+    )
+    assert (tmp_path / "one.safetensors").read_bytes() == (tmp_path / "two.safetensors").read_bytes()
+    loaded = load_tensors(tmp_path / "one.safetensors")
+    assert torch.equal(loaded["b"], tensors["b"]) and torch.equal(loaded["a"], tensors["a"])
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    target = tmp_path / "out" / "file.bin"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"partial")
+        raise RuntimeError("interrupted")
+    assert not target.exists()
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_unreadable_tensor_file_names_the_file(tmp_path):
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"not a tensor file")
+    with pytest.raises(ValueError, match=r"broken\.safetensors"):
+        load_tensors(bad)

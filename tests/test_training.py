@@ -1,0 +1,104 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lottery import pruning
+from lottery.model import Architecture, glorot_normal_init, prunable
+from lottery.training import BatchOrder, TrainingHparams, train
+
+ARCH = Architecture(input_size=20, hidden=(16, 8), num_classes=4)
+
+
+def _masks(params, keep=0.5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {n: (torch.rand(w.shape, generator=g) < keep).float() for n, w in prunable(params).items()}
+
+
+def test_pruned_weights_exactly_zero_after_training(tiny_data):
+    init = glorot_normal_init(ARCH, seed=1)
+    masks = _masks(init, keep=0.3)
+    result = train(init, masks, tiny_data, TrainingHparams(iterations=150, batch_size=20, eval_every=25), 1)
+    for name, mask in masks.items():
+        assert bool((result.params[name][mask == 0] == 0).all())
+        assert bool((result.params[name][mask == 1] != init[name][mask == 1]).any())
+
+
+def test_same_seed_identical_different_seed_differs(tiny_data):
+    init = glorot_normal_init(ARCH, seed=2)
+    masks = _masks(init)
+    hp = TrainingHparams(iterations=60, batch_size=20, eval_every=20)
+    a = train(init, masks, tiny_data, hp, data_order_seed=5)
+    b = train(init, masks, tiny_data, hp, data_order_seed=5)
+    c = train(init, masks, tiny_data, hp, data_order_seed=6)
+    assert all(torch.equal(a.params[n], b.params[n]) for n in a.params)
+    assert a.curve == b.curve
+    assert any(not torch.equal(a.params[n], c.params[n]) for n in a.params)
+    other_init = train(glorot_normal_init(ARCH, seed=3), masks, tiny_data, hp, data_order_seed=5)
+    assert any(not torch.equal(a.params[n], other_init.params[n]) for n in a.params)
+
+
+def _autograd_reference(init, masks, data, hp, seed):
+    """A straightforward implementation: nn-style autograd, torch.optim.Adam, masked gradients."""
+    names = [n.removesuffix(".weight") for n in init if n.endswith(".weight")]
+    params = {n: t.clone().requires_grad_(True) for n, t in pruning.rewind(init, masks).items()}
+    opt = torch.optim.Adam(params.values(), lr=hp.learning_rate)
+    order = BatchOrder(len(data.train_y), hp.batch_size, seed)
+    for _ in range(hp.iterations):
+        idx = order.next()
+        a = data.train_x[idx]
+        for i, layer in enumerate(names):
+            a = F.linear(a, params[f"{layer}.weight"], params[f"{layer}.bias"])
+            if i < len(names) - 1:
+                a = F.relu(a)
+        loss = F.cross_entropy(a, data.train_y[idx])
+        opt.zero_grad()
+        loss.backward()
+        for name, mask in masks.items():
+            params[name].grad.mul_(mask)
+        opt.step()
+    return {n: p.detach() for n, p in params.items()}
+
+
+def test_fast_trainer_matches_autograd(tiny_data):
+    init = glorot_normal_init(ARCH, seed=7)
+    masks = _masks(init, keep=0.6, seed=3)
+    hp = TrainingHparams(iterations=100, batch_size=30, eval_every=50)
+    fast = train(init, masks, tiny_data, hp, data_order_seed=11).params
+    reference = _autograd_reference(init, masks, tiny_data, hp, seed=11)
+    for name in reference:
+        torch.testing.assert_close(fast[name], reference[name], rtol=1e-4, atol=1e-5)
+
+
+def test_early_stop_is_iteration_of_minimum_validation_loss(tiny_data):
+    init = glorot_normal_init(ARCH, seed=1)
+    hp = TrainingHparams(iterations=300, batch_size=20, eval_every=10, learning_rate=0.02)
+    result = train(init, pruning.dense_masks(prunable(init)), tiny_data, hp, 0)
+    losses = [(row["val_loss"], row["iteration"]) for row in result.curve]
+    assert [row["iteration"] for row in result.curve] == list(range(10, 301, 10))
+    best_loss, best_iteration = min(losses)
+    assert result.early_stop_iteration == best_iteration
+    assert result.early_stop_val.loss == best_loss
+    best_row = next(r for r in result.curve if r["iteration"] == best_iteration)
+    assert best_row["test_acc"] == result.early_stop_test.accuracy
+    assert result.curve[-1]["test_acc"] == result.final_test.accuracy
+    assert result.early_stop_val.accuracy > 0.7  # it learns
+
+
+def test_batch_order_covers_each_epoch_once():
+    order = BatchOrder(10, 4, seed=0)
+    seen = torch.cat([order.next() for _ in range(5)])  # 20 indices = 2 epochs
+    assert sorted(seen[:10].tolist()) == list(range(10))
+    assert sorted(seen[10:].tolist()) == list(range(10))
+
+
+def test_eval_iterations_include_the_last():
+    assert TrainingHparams(iterations=250, eval_every=100).eval_iterations() == [100, 200, 250]
+    assert TrainingHparams(iterations=50, eval_every=100).eval_iterations() == [50]
+    with pytest.raises(ValueError, match=r"training\.iterations"):
+        TrainingHparams(iterations=0)
+
+
+def test_mismatched_input_size_is_a_clear_error(tiny_data):
+    init = glorot_normal_init(Architecture(input_size=784), seed=1)
+    with pytest.raises(ValueError, match="784 inputs but the data have 20"):
+        train(init, pruning.dense_masks(prunable(init)), tiny_data, TrainingHparams(iterations=1), 0)

@@ -1,0 +1,141 @@
+"""End to end: the tiny `.test` configuration through Snakemake, on temporary copies of `.test`."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.workflow
+RESULTS = "results/tiny"
+SEEDS = ("seed-1", "seed-2")
+SCHEDULE_ROUNDS = {"rate-0.2": 2, "ratio-0.5-rounds-2": 2}
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    """`snakemake --cores 2 --directory <copy of .test>` run from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--directory", str(workdir), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def copy_test_dir(dest: Path) -> Path:
+    shutil.copytree(ROOT / ".test" / "config", dest / "config")
+    shutil.copytree(ROOT / ".test" / "data", dest / "data")
+    return dest
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run as {rule: count}."""
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", output, re.MULTILINE) if m[1] != "total"}
+
+
+def file_digests(workdir: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(workdir)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for pattern in ("*.safetensors", "*.json", "*.csv")
+        for p in sorted((workdir / RESULTS).rglob(pattern))
+        if "benchmarks" not in p.parts
+    }
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory) -> Path:
+    workdir = copy_test_dir(tmp_path_factory.mktemp("first"))
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir
+
+
+def test_every_round_is_an_artifact(first_run):
+    results = first_run / RESULTS
+    assert (results / "data" / "split.safetensors").is_file()
+    for seed in SEEDS:
+        assert (results / seed / "init.safetensors").is_file()
+        for name in ("final.safetensors", "mask.safetensors", "metrics.json", "curve.csv"):
+            assert (results / seed / "dense" / name).is_file()
+        for schedule, rounds in SCHEDULE_ROUNDS.items():
+            for k in range(1, rounds + 1):
+                round_dir = results / seed / schedule / "ticket" / f"round-{k}"
+                for name in ("mask.safetensors", "final.safetensors", "metrics.json", "curve.csv"):
+                    assert (round_dir / name).is_file(), round_dir / name
+        assert (results / "benchmarks" / seed / "train_dense.tsv").is_file()
+
+
+def test_runs_table(first_run):
+    with open(first_run / RESULTS / "runs.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(SEEDS) * (1 + sum(SCHEDULE_ROUNDS.values()))
+    required = {"experiment", "seed", "variant", "schedule", "round", "requested_ratio", "actual_ratio",
+                "weights_remaining_pct", "remaining_fc1", "remaining_fc2", "remaining_fc3",
+                "early_stop_iteration", "val_loss", "val_acc", "test_acc", "test_acc_final",
+                "iterations"}  # fmt: skip
+    assert required <= set(rows[0])
+    assert not any("time" in column for column in rows[0])
+    one_shot_final = [r for r in rows if r["schedule"] == "ratio-0.5-rounds-2" and r["round"] == "2"]
+    for row in one_shot_final:
+        assert float(row["requested_ratio"]) == pytest.approx(0.5)
+        # The output layer is pruned at half rate, so slightly less than requested overall.
+        assert 0.49 < float(row["actual_ratio"]) < 0.5
+        assert float(row["remaining_fc3"]) > float(row["remaining_fc1"])
+    for row in rows:
+        assert row["iterations"] == "200" and row["experiment"] == "tiny"
+
+
+def test_second_run_has_nothing_to_do(first_run):
+    result = snakemake(first_run, "--dry-run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def dry_run_with(workdir: Path, section: str, key: str, value) -> dict[str, int]:
+    """Job counts of a dry run after changing one value of the copy's config (restored after)."""
+    path = workdir / "config" / "config.yaml"
+    original = path.read_text()
+    config = yaml.safe_load(original)
+    config[section][key] = value
+    path.write_text(yaml.safe_dump(config))
+    try:
+        result = snakemake(workdir, "--dry-run")
+    finally:
+        path.write_text(original)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return job_counts(result.stdout)
+
+
+def test_config_change_reruns_only_affected_jobs(first_run):
+    counts = dry_run_with(first_run, "seeds", "init", [1, 2, 5])
+    assert counts == {"initialise": 1, "train_dense": 1, "prune_ticket": 4, "train_ticket": 4,
+                      "collect_runs": 1, "all": 1}  # fmt: skip
+    counts = dry_run_with(first_run, "training", "eval_every", 25)
+    assert counts["train_dense"] == 2 and counts["train_ticket"] == 8
+    assert not {"fetch_dataset", "decode_dataset", "split_dataset", "initialise"} & set(counts)
+
+
+def test_clean_rerun_is_byte_identical(first_run, tmp_path):
+    workdir = copy_test_dir(tmp_path)
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-5000:]
+    assert (workdir / RESULTS / "runs.csv").read_bytes() == (first_run / RESULTS / "runs.csv").read_bytes()
+    assert file_digests(workdir) == file_digests(first_run)
+
+
+def test_lint_is_clean():
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Lints for" not in result.stdout + result.stderr

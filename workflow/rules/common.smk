@@ -1,0 +1,114 @@
+# Helpers shared by the rules: config validation, the experiment's replicates and schedules, paths.
+import os
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+# The logic lives in the package under src/: importable here and in every job's scripts, whether or
+# not it was pip-installed (e.g. in a conda environment made from workflow/envs/lottery.yaml).
+SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SRC)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join([SRC, *filter(None, [os.environ.get("PYTHONPATH")])])
+)
+
+from lottery.experiment import (
+    ConfigError,
+    architecture,
+    replicates,
+    schedules,
+    training_hparams,
+)
+
+validate(config, "../schemas/config.schema.yaml")
+
+try:
+    EXPERIMENT = config["experiment"]
+    REPLICATES = {r.name: r for r in replicates(config)}
+    SCHEDULES = schedules(config)
+    ARCHITECTURE = architecture(config)
+    TRAINING = training_hparams(config)
+except ConfigError as e:
+    raise WorkflowError(f"invalid configuration: {e}")
+
+DATASET = config["data"]["name"]
+DATA_FILES = config["data"]["files"]
+RESULTS = f"results/{EXPERIMENT}"
+LOGS = f"logs/{EXPERIMENT}"
+BENCHMARKS = f"{RESULTS}/benchmarks"
+
+
+wildcard_constraints:
+    seed=r"seed-\d+",
+    schedule=r"rate-[0-9.e-]+|ratio-[0-9.e-]+-rounds-\d+",
+    round=r"[1-9]\d*",
+
+
+def canonical(value):
+    """``value`` with dictionary keys sorted, recursively: Snakemake compares params by repr, so
+    reordering keys in a config file must not rerun jobs."""
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(item) for item in value]
+    return value
+
+
+def data_sources():
+    """Where the dataset's files are fetched from: the offline source if set, else the mirrors."""
+    source = config["data"]["source"]
+    return [source] if source else list(config["data"]["mirrors"])
+
+
+def schedule_params(wildcards):
+    s = SCHEDULES[wildcards.schedule]
+    return {
+        "name": s.name,
+        "rate": s.rate,
+        "output_rate_factor": s.output_rate_factor,
+        "ratio": s.ratio,
+        "rounds": s.rounds if s.ratio is not None else None,
+    }
+
+
+def ticket_round_dir(wildcards, round_=None):
+    r = wildcards.round if round_ is None else round_
+    return f"{RESULTS}/{wildcards.seed}/{wildcards.schedule}/ticket/round-{r}"
+
+
+def previous_round(wildcards):
+    """Round k-1's trained weights and mask: the dense network for round 1."""
+    k = int(wildcards.round)
+    if k == 1:
+        prev = f"{RESULTS}/{wildcards.seed}/dense"
+    else:
+        prev = ticket_round_dir(wildcards, k - 1)
+    return {"weights": f"{prev}/final.safetensors", "mask": f"{prev}/mask.safetensors"}
+
+
+def replicate_params(wildcards):
+    r = REPLICATES[wildcards.seed]
+    return {
+        "init_seed": r.init_seed,
+        "data_order_seed": r.data_order_seed,
+        "split_seed": r.split_seed,
+    }
+
+
+def ticket_metrics():
+    return [
+        f"{RESULTS}/{seed}/{name}/ticket/round-{k}/metrics.json"
+        for seed in REPLICATES
+        for name, s in SCHEDULES.items()
+        for k in range(1, s.rounds + 1)
+    ]
+
+
+def dense_metrics():
+    return [f"{RESULTS}/{seed}/dense/metrics.json" for seed in REPLICATES]
+
+
+def all_outputs():
+    return [f"{RESULTS}/runs.csv"]

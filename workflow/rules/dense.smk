@@ -1,0 +1,25 @@
+# Stage 3: round 0, the dense network trained from θ0.
+
+
+rule train_dense:
+    input:
+        init=rules.initialise.output.init,
+        dataset=rules.decode_dataset.output.dataset,
+        split=rules.split_dataset.output.split,
+    output:
+        weights=f"{RESULTS}/{{seed}}/dense/final.safetensors",
+        mask=f"{RESULTS}/{{seed}}/dense/mask.safetensors",
+        metrics=f"{RESULTS}/{{seed}}/dense/metrics.json",
+        curve=f"{RESULTS}/{{seed}}/dense/curve.csv",
+    log:
+        f"{LOGS}/{{seed}}/train_dense.log",
+    benchmark:
+        f"{BENCHMARKS}/{{seed}}/train_dense.tsv"
+    conda:
+        "../envs/lottery.yaml"
+    threads: 1
+    params:
+        training=canonical(config["training"]),
+        replicate=replicate_params,
+    script:
+        "../scripts/train_network.py"
