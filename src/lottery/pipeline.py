@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from lottery import data, model, pruning
 from lottery.experiment import Replicate
 from lottery.io import load_tensors, read_json, save_tensors, write_json, write_text
@@ -74,7 +76,7 @@ def prune(
     round_: int,
     method: str,
     out: PathLike,
-) -> None:
+) -> dict[str, torch.Tensor]:
     """Round ``round_``'s mask from round ``round_ - 1``'s trained weights and mask."""
     trained = model.prunable(load_tensors(weights))
     masks = pruning.next_masks(trained, load_tensors(previous_mask), schedule, round_, method)
@@ -82,6 +84,54 @@ def prune(
     log.info(
         "%s round %d (%s): %.4f%% of weights remain",
         schedule.name, round_, method, 100 * pruning.weights_remaining(masks),
+    )  # fmt: skip
+    return masks
+
+
+DENSE = {"variant": "dense", "schedule": "dense", "round": 0, "requested_ratio": 0.0}
+
+
+def schedule_from_params(params: Mapping[str, Any], round_: int) -> pruning.Schedule:
+    """The schedule a rule's ``schedule`` params describe (see ``schedule_params`` in common.smk)."""
+    rounds = params["rounds"] or round_  # fixed-rate schedules: as many rounds as asked for
+    return pruning.Schedule(params["rate"], rounds, params["output_rate_factor"], params["ratio"])
+
+
+def ticket_identity(params: Mapping[str, Any], round_: int, method: str) -> dict[str, Any]:
+    schedule = schedule_from_params(params, round_)
+    return {
+        "variant": "ticket",
+        "method": method,
+        "schedule": schedule.name,
+        "rate": schedule.rate,
+        "output_rate": schedule.layer_rate(is_output=True),
+        "schedule_ratio": schedule.ratio,
+        "schedule_rounds": params["rounds"],
+        "round": round_,
+        "requested_ratio": schedule.requested_ratio(round_),
+    }
+
+
+def train_ticket_round(
+    previous_weights: PathLike,
+    previous_mask: PathLike,
+    init: PathLike,
+    dataset: PathLike,
+    split: PathLike,
+    schedule: Mapping[str, Any],
+    round_: int,
+    method: str,
+    hparams: TrainingHparams,
+    replicate: Replicate,
+    outputs: Mapping[str, PathLike],
+) -> dict[str, Any]:
+    """One round of iterative pruning: prune round k-1's network, rewind to θ0, train."""
+    prune(previous_weights, previous_mask, schedule_from_params(schedule, round_), round_, method,
+          outputs["mask"])  # fmt: skip
+    return train_network(
+        init, outputs["mask"], dataset, split, hparams, replicate,
+        ticket_identity(schedule, round_, method),
+        {key: path for key, path in outputs.items() if key != "mask"},
     )  # fmt: skip
 
 

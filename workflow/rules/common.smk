@@ -85,7 +85,10 @@ def previous_round(wildcards):
         prev = f"{RESULTS}/{wildcards.seed}/dense"
     else:
         prev = ticket_round_dir(wildcards, k - 1)
-    return {"weights": f"{prev}/final.safetensors", "mask": f"{prev}/mask.safetensors"}
+    return {
+        "previous_weights": f"{prev}/final.safetensors",
+        "previous_mask": f"{prev}/mask.safetensors",
+    }
 
 
 def replicate_params(wildcards):

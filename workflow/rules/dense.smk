@@ -22,4 +22,4 @@ rule train_dense:
         training=canonical(config["training"]),
         replicate=replicate_params,
     script:
-        "../scripts/train_network.py"
+        "../scripts/train_dense.py"

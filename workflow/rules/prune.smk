@@ -1,35 +1,21 @@
 # Stage 4: pruning rounds. Round k's mask comes from round k-1's trained weights and mask; the
-# survivors are rewound to θ0 and trained again. Each round is its own directory.
-
-
-rule prune_ticket:
-    input:
-        unpack(previous_round),
-    output:
-        mask=f"{RESULTS}/{{seed}}/{{schedule}}/ticket/round-{{round}}/mask.safetensors",
-    log:
-        f"{LOGS}/{{seed}}/{{schedule}}/ticket/round-{{round}}/prune.log",
-    conda:
-        "../envs/lottery.yaml"
-    params:
-        schedule=schedule_params,
-        method=config["pruning"]["method"],
-    script:
-        "../scripts/prune.py"
+# survivors are rewound to θ0 and trained again. Each round is its own directory. Pruning and
+# training share one job: the mask takes milliseconds, a job's start takes seconds.
 
 
 rule train_ticket:
     input:
+        unpack(previous_round),
         init=rules.initialise.output.init,
-        mask=rules.prune_ticket.output.mask,
         dataset=rules.decode_dataset.output.dataset,
         split=rules.split_dataset.output.split,
     output:
+        mask=f"{RESULTS}/{{seed}}/{{schedule}}/ticket/round-{{round}}/mask.safetensors",
         weights=f"{RESULTS}/{{seed}}/{{schedule}}/ticket/round-{{round}}/final.safetensors",
         metrics=f"{RESULTS}/{{seed}}/{{schedule}}/ticket/round-{{round}}/metrics.json",
         curve=f"{RESULTS}/{{seed}}/{{schedule}}/ticket/round-{{round}}/curve.csv",
     log:
-        f"{LOGS}/{{seed}}/{{schedule}}/ticket/round-{{round}}/train.log",
+        f"{LOGS}/{{seed}}/{{schedule}}/ticket/round-{{round}}.log",
     benchmark:
         f"{BENCHMARKS}/{{seed}}/{{schedule}}/ticket/round-{{round}}.tsv"
     conda:
@@ -41,4 +27,4 @@ rule train_ticket:
         schedule=schedule_params,
         method=config["pruning"]["method"],
     script:
-        "../scripts/train_network.py"
+        "../scripts/train_ticket.py"
