@@ -1,5 +1,6 @@
 # The Lottery Ticket Hypothesis on MNIST (Frankle & Carbin, ICLR 2019) as a Snakemake workflow.
-# Stages, in order: workflow/rules/{data,model,dense,prune,aggregate}.smk; knobs: config/README.md.
+# Stages, in order: workflow/rules/{data,model,dense,prune,variants,aggregate,analysis}.smk.
+# The experiment's knobs: config/README.md.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -8,12 +9,17 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/model.smk"
 include: "workflow/rules/dense.smk"
 include: "workflow/rules/prune.smk"
+include: "workflow/rules/variants.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/analysis.smk"
 
 
 rule all:

@@ -10,15 +10,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import torch
 import yaml
+
+from lottery.io import load_tensors
+from lottery.pruning import kept_counts
 
 from .conftest import ROOT
 
 pytestmark = pytest.mark.workflow
 RESULTS = "results/tiny"
 SEEDS = ("seed-1", "seed-2")
-SCHEDULE_ROUNDS = {"rate-0.2": 2, "ratio-0.5-rounds-2": 2}
+SCHEDULE_ROUNDS = {"rate-0.2": 2, "ratio-0.5-rounds-1": 1, "ratio-0.5-rounds-2": 2, "ratio-0.8-rounds-1": 1,
+                   "ratio-0.8-rounds-2": 2}  # fmt: skip
+CONTROLS = ("reinit", "random", "rewind-50")
+SECTIONS = ("pruning_ratios", "accuracy", "parameter_importance", "random_states", "paper_view")
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -73,12 +81,60 @@ def test_every_round_is_an_artifact(first_run):
                 for name in ("mask.safetensors", "final.safetensors", "metrics.json", "curve.csv"):
                     assert (round_dir / name).is_file(), round_dir / name
         assert (results / "benchmarks" / seed / "train_dense.tsv").is_file()
+        for schedule, rounds in SCHEDULE_ROUNDS.items():
+            for variant in CONTROLS:
+                for name in ("final.safetensors", "metrics.json", "curve.csv"):
+                    assert (results / seed / schedule / variant / f"round-{rounds}" / name).is_file()
+
+
+def test_variant_artifacts(first_run):
+    results = first_run / RESULTS / "seed-1"
+    init, reinit = (
+        load_tensors(results / "init.safetensors"),
+        load_tensors(results / "reinit-init.safetensors"),
+    )
+    theta = load_tensors(results / "theta-50.safetensors")
+    assert not torch.equal(init["fc1.weight"], reinit["fc1.weight"])
+    assert not torch.equal(init["fc1.weight"], theta["fc1.weight"])
+    for schedule, rounds in SCHEDULE_ROUNDS.items():
+        ticket = load_tensors(results / schedule / "ticket" / f"round-{rounds}" / "mask.safetensors")
+        random = load_tensors(results / schedule / "random" / f"round-{rounds}" / "mask.safetensors")
+        assert kept_counts(random) == kept_counts(ticket)
+        assert any(not torch.equal(random[n], ticket[n]) for n in ticket)
+        trained = load_tensors(results / schedule / "reinit" / f"round-{rounds}" / "final.safetensors")
+        assert all(bool((trained[n][ticket[n] == 0] == 0).all()) for n in ticket)  # the ticket's mask
+
+
+def test_report_sections(first_run):
+    results = first_run / RESULTS
+    for section in SECTIONS:
+        for path in (results / "analysis" / f"{section}.csv", results / "figures" / f"{section}.png",
+                     results / "figures" / f"{section}.svg"):  # fmt: skip
+            assert path.is_file() and path.stat().st_size > 0, path
+    correlations = pd.read_csv(results / "analysis" / "correlations.csv")
+    assert set(correlations["variant"]) == {"ticket", *CONTROLS}
+    assert set(correlations["levels"]) == {"all", "<= 0.85"}
+    summary = (results / "summary.md").read_text()
+    for heading in (
+        "Desired vs actual",
+        "Correlation",
+        "Parameter importance",
+        "random state",
+        "paper's view",
+    ):
+        assert heading in summary
+    report = snakemake(first_run, "--report", "report.html")
+    assert report.returncode == 0, report.stderr[-3000:]
+    html = (first_run / "report.html").read_text(errors="replace")
+    assert len(html) > 10_000 and "accuracy.png" in html
 
 
 def test_runs_table(first_run):
     with open(first_run / RESULTS / "runs.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == len(SEEDS) * (1 + sum(SCHEDULE_ROUNDS.values()))
+    # Controls: every round of the fixed-rate schedule, the last round of each swept one.
+    control_rounds = SCHEDULE_ROUNDS["rate-0.2"] + len(SCHEDULE_ROUNDS) - 1
+    assert len(rows) == len(SEEDS) * (1 + sum(SCHEDULE_ROUNDS.values()) + control_rounds * len(CONTROLS))
     required = {"experiment", "seed", "variant", "schedule", "round", "requested_ratio", "actual_ratio",
                 "weights_remaining_pct", "remaining_fc1", "remaining_fc2", "remaining_fc3",
                 "early_stop_iteration", "val_loss", "val_acc", "test_acc", "test_acc_final",
@@ -93,6 +149,8 @@ def test_runs_table(first_run):
         assert float(row["remaining_fc3"]) > float(row["remaining_fc1"])
     for row in rows:
         assert row["iterations"] == "200" and row["experiment"] == "tiny"
+    variants = {(r["variant"], r["rewind_iteration"]) for r in rows}
+    assert variants == {("dense", ""), ("ticket", ""), ("reinit", ""), ("random", ""), ("rewind", "50")}
 
 
 def test_second_run_has_nothing_to_do(first_run):
@@ -118,9 +176,13 @@ def dry_run_with(workdir: Path, section: str, key: str, value) -> dict[str, int]
 
 def test_config_change_reruns_only_affected_jobs(first_run):
     counts = dry_run_with(first_run, "seeds", "init", [1, 2, 5])
-    assert counts == {"initialise": 1, "train_dense": 1, "train_ticket": 4, "collect_runs": 1, "all": 1}
+    per_seed = {"initialise": 1, "initialise_reinit": 1, "rewind_point": 1, "train_dense": 1, "train_ticket": 8,
+                "train_reinit": 6, "train_random": 6, "train_rewind": 6}  # fmt: skip
+    analysis = {"collect_runs", "pruning_ratios", "accuracy", "correlations", "parameter_importance",
+                "random_states", "paper_view", "summary", "all"}  # fmt: skip
+    assert counts == per_seed | dict.fromkeys(analysis, 1)
     counts = dry_run_with(first_run, "training", "eval_every", 25)
-    assert counts["train_dense"] == 2 and counts["train_ticket"] == 8
+    assert counts["train_dense"] == 2 and counts["train_ticket"] == 16
     assert not {"fetch_dataset", "decode_dataset", "split_dataset", "initialise"} & set(counts)
 
 

@@ -20,11 +20,24 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Replicate:
-    """One trial: its θ0 seed, its minibatch-order seed and the (shared) split seed."""
+    """One trial: its θ0 seed, its minibatch-order seed and the (shared) split seed.
+
+    The control variants draw their randomness from seeds of their own, offset from the init seed:
+    ``reinit_seed`` for the reinitialisation, ``random_mask_seed`` for random pruning.
+    """
 
     init_seed: int
     data_order_seed: int
     split_seed: int
+    controls_offset: int = 10_000
+
+    @property
+    def reinit_seed(self) -> int:
+        return self.init_seed + self.controls_offset
+
+    @property
+    def random_mask_seed(self) -> int:
+        return self.init_seed + 2 * self.controls_offset
 
     @property
     def name(self) -> str:
@@ -42,7 +55,15 @@ def replicates(config: Mapping[str, Any]) -> list[Replicate]:
         )
     if len(set(init)) != len(init):
         raise ConfigError(f"seeds.init has repeated values {init}: each names one replicate")
-    return [Replicate(i, o, int(seeds["split"])) for i, o in zip(init, order, strict=True)]
+    offset = int(seeds.get("controls_offset", 10_000))
+    return [Replicate(i, o, int(seeds["split"]), offset) for i, o in zip(init, order, strict=True)]
+
+
+def schedule_entries(pruning: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``pruning.schedules`` plus one ``{ratio, rounds}`` entry per combination of ``pruning.sweep``."""
+    sweep = pruning.get("sweep") or {}
+    swept = [{"ratio": p, "rounds": n} for p in sweep.get("ratios", []) for n in sweep.get("rounds", [])]
+    return [*pruning.get("schedules", []), *swept]
 
 
 def schedules(config: Mapping[str, Any]) -> dict[str, Schedule]:
@@ -50,7 +71,10 @@ def schedules(config: Mapping[str, Any]) -> dict[str, Schedule]:
     pruning = config["pruning"]
     factor = float(pruning["output_rate_factor"])
     found: dict[str, Schedule] = {}
-    for i, entry in enumerate(pruning["schedules"]):
+    entries = schedule_entries(pruning)
+    if not entries:
+        raise ConfigError("no pruning schedule: give pruning.schedules or pruning.sweep")
+    for i, entry in enumerate(entries):
         has_rate, has_ratio = "rate" in entry, "ratio" in entry
         if has_rate == has_ratio:
             raise ConfigError(

@@ -6,9 +6,12 @@
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
 import io
 import logging
 import os
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ import torch
 from lottery import data, model, pruning
 from lottery.experiment import Replicate
 from lottery.io import load_tensors, read_json, save_tensors, write_json, write_text
-from lottery.training import TrainingHparams, train
+from lottery.training import MaskedTrainer, TrainingHparams, train
 
 log = logging.getLogger("lottery")
 
@@ -33,6 +36,21 @@ def setup_logging(path: PathLike | None) -> None:
     log.setLevel(logging.INFO)
 
 
+def step(function):
+    """Log how long a workflow step's own work took (``benchmarks/workflow_overhead.py`` reads it):
+    whatever else a job's wall time holds is process start, imports and scheduling."""
+
+    @functools.wraps(function)
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        result = function(*args, **kwargs)
+        log.info("step %s finished in %.3f s", function.__name__, time.perf_counter() - start)
+        return result
+
+    return timed
+
+
+@step
 def fetch_dataset(
     outputs: Mapping[str, PathLike],
     files: Mapping[str, Mapping[str, str]],
@@ -47,12 +65,14 @@ def fetch_dataset(
         log.info("%s: verified %s from %s", key, spec["name"], used)
 
 
+@step
 def decode_dataset(raw: Mapping[str, PathLike], out: PathLike) -> None:
     tensors = data.decode_dataset(dict(raw))
     save_tensors(out, tensors)
     log.info("decoded %s", {k: tuple(v.shape) for k, v in tensors.items()})
 
 
+@step
 def split_dataset(dataset: PathLike, validation_size: int, seed: int, out: PathLike) -> None:
     split = data.make_split(load_tensors(dataset), validation_size, seed)
     save_tensors(out, split, metadata={"seed": seed, "validation_size": validation_size})
@@ -63,6 +83,7 @@ def split_dataset(dataset: PathLike, validation_size: int, seed: int, out: PathL
     )  # fmt: skip
 
 
+@step
 def initialise(arch: model.Architecture, seed: int, out: PathLike) -> None:
     """Write θ0, the original initialisation every ticket is rewound to."""
     save_tensors(out, model.glorot_normal_init(arch, seed), metadata={"init_seed": seed})
@@ -112,6 +133,7 @@ def ticket_identity(params: Mapping[str, Any], round_: int, method: str) -> dict
     }
 
 
+@step
 def train_ticket_round(
     previous_weights: PathLike,
     previous_mask: PathLike,
@@ -147,6 +169,7 @@ def _csv(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
 CURVE_COLUMNS = ("iteration", "train_loss", "val_loss", "val_acc", "test_loss", "test_acc")
 
 
+@step
 def train_network(
     init: PathLike,
     mask: PathLike | None,
@@ -156,6 +179,7 @@ def train_network(
     replicate: Replicate,
     identity: Mapping[str, Any],
     outputs: Mapping[str, PathLike],
+    start_iteration: int = 0,
 ) -> dict[str, Any]:
     """Train θ0 ⊙ mask; write final weights, the mask, ``metrics.json`` and the curve CSV.
 
@@ -165,7 +189,7 @@ def train_network(
     params = load_tensors(init)
     masks = load_tensors(mask) if mask is not None else pruning.dense_masks(model.prunable(params))
     tensor_data = data.load_tensor_data(dataset, split)
-    result = train(params, masks, tensor_data, hparams, replicate.data_order_seed)
+    result = train(params, masks, tensor_data, hparams, replicate.data_order_seed, start_iteration)
 
     remaining = pruning.remaining_fractions(masks)
     kept = pruning.weights_remaining(masks)
@@ -198,10 +222,97 @@ def train_network(
     return metrics
 
 
+@step
+def rewind_point(
+    init: PathLike,
+    dataset: PathLike,
+    split: PathLike,
+    hparams: TrainingHparams,
+    replicate: Replicate,
+    iteration: int,
+    out: PathLike,
+) -> None:
+    """θk: the dense network after ``iteration`` iterations - bitwise the dense run's weights then,
+    since training is deterministic, so rewinding points can be added without retraining round 0."""
+    params = load_tensors(init)
+    trainer = MaskedTrainer(
+        params, pruning.dense_masks(model.prunable(params)), data.load_tensor_data(dataset, split),
+        hparams, replicate.data_order_seed,
+    )  # fmt: skip
+    trainer.run(iteration)
+    save_tensors(out, trainer.state_dict(), metadata={"iteration": iteration})
+    log.info("θ%d written", iteration)
+
+
+def random_mask_seed(replicate: Replicate, schedule: str, round_: int) -> int:
+    """A seed per (replicate, schedule, round), independent of Python's hash randomisation."""
+    key = f"{replicate.random_mask_seed}/{schedule}/{round_}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") >> 1
+
+
+def random_masks(
+    ticket_masks: Sequence[PathLike], replicate: Replicate, schedule: str
+) -> dict[str, torch.Tensor]:
+    """Random pruning up to round k = ``len(ticket_masks)``: each round keeps as many weights per
+    layer as the ticket's mask of that round, chosen at random among the previous random round's
+    survivors. Random choices need no trained weights, so the rounds are replayed in one go (each
+    round with its own seed) and no intermediate network is trained."""
+    masks = pruning.dense_masks(load_tensors(ticket_masks[0]))
+    for round_, path in enumerate(ticket_masks, start=1):
+        generator = torch.Generator().manual_seed(random_mask_seed(replicate, schedule, round_))
+        masks = pruning.prune_random(masks, pruning.kept_counts(load_tensors(path)), generator)
+    return masks
+
+
+@step
+def train_random_round(
+    ticket_masks: Sequence[PathLike],
+    init: PathLike,
+    dataset: PathLike,
+    split: PathLike,
+    schedule: Mapping[str, Any],
+    method: str,
+    hparams: TrainingHparams,
+    replicate: Replicate,
+    outputs: Mapping[str, PathLike],
+) -> dict[str, Any]:
+    """The random-pruning control of round k: its mask (written) trained from θ0."""
+    round_ = len(ticket_masks)
+    identity = variant_identity(schedule, round_, method, "random", replicate)
+    masks = random_masks(ticket_masks, replicate, identity["schedule"])
+    save_tensors(outputs["mask"], masks, metadata={"schedule": identity["schedule"], "round": round_,
+                                                    "method": "random"})  # fmt: skip
+    return train_network(init, outputs["mask"], dataset, split, hparams, replicate, identity,
+                         {key: path for key, path in outputs.items() if key != "mask"})  # fmt: skip
+
+
+CONTROL_VARIANTS = ("reinit", "random", "rewind")
+
+
+def variant_identity(
+    schedule: Mapping[str, Any], round_: int, method: str, variant: str, replicate: Replicate,
+    rewind_iteration: int | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The identity of a control network trained with the ticket's round-``round_`` mask (or counts)."""
+    if variant not in CONTROL_VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}: expected one of {CONTROL_VARIANTS}")
+    identity = ticket_identity(schedule, round_, method)
+    identity["variant"] = variant
+    if variant == "reinit":
+        identity["reinit_seed"] = replicate.reinit_seed
+    elif variant == "random":
+        identity["method"] = "random"
+        identity["mask_seed"] = random_mask_seed(replicate, identity["schedule"], round_)
+    else:
+        identity["rewind_iteration"] = rewind_iteration
+    return identity
+
+
 RUN_FIXED_COLUMNS = (
     "experiment", "seed", "init_seed", "data_order_seed", "split_seed", "variant", "method",
     "schedule", "rate", "output_rate", "schedule_ratio", "schedule_rounds", "round",
-    "requested_ratio", "actual_ratio", "weights_remaining_pct",
+    "requested_ratio", "actual_ratio", "weights_remaining_pct", "rewind_iteration", "reinit_seed",
+    "mask_seed",
 )  # fmt: skip
 RUN_RESULT_COLUMNS = (
     "early_stop_iteration", "val_loss", "val_acc", "test_loss", "test_acc",
@@ -221,10 +332,14 @@ def runs_table(metrics_files: Sequence[PathLike], experiment: str) -> str:
             if column not in layers:
                 layers.append(column)
         rows.append(row)
-    rows.sort(key=lambda r: (r["seed"], r["variant"] != "dense", r["schedule"], r["variant"], r["round"]))
+    rows.sort(
+        key=lambda r: (r["seed"], r["variant"] != "dense", r["schedule"], r["variant"],
+                       r.get("rewind_iteration") or 0, r["round"])
+    )  # fmt: skip
     return _csv(rows, [*RUN_FIXED_COLUMNS, *layers, *RUN_RESULT_COLUMNS])
 
 
+@step
 def collect_runs(metrics_files: Sequence[PathLike], experiment: str, out: PathLike) -> None:
     write_text(out, runs_table(metrics_files, experiment))
     log.info("%d runs collected into %s", len(metrics_files), Path(out))

@@ -164,6 +164,11 @@ def dense_masks(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {name: torch.ones_like(w) for name, w in weights.items()}
 
 
+def kept_counts(masks: dict[str, torch.Tensor]) -> dict[str, int]:
+    """Per-layer number of surviving weights."""
+    return {name: int(m.sum()) for name, m in masks.items()}
+
+
 def remaining_fractions(masks: dict[str, torch.Tensor]) -> dict[str, float]:
     """Per-layer fraction of weights that survive."""
     return {name: float(m.sum()) / m.numel() for name, m in masks.items()}

@@ -50,9 +50,13 @@ class TrainingHparams:
         if not self.learning_rate > 0:
             raise ValueError(f"training.learning_rate must be positive, got {self.learning_rate}")
 
-    def eval_iterations(self) -> list[int]:
-        """Iterations after which the validation set is evaluated (always including the last)."""
-        points = list(range(self.eval_every, self.iterations + 1, self.eval_every))
+    def eval_iterations(self, start: int = 0) -> list[int]:
+        """Iterations after which the validation set is evaluated (always including the last).
+
+        ``start`` > 0 resumes at that iteration (rewinding to θk): evaluation continues on the same grid.
+        """
+        first = (start // self.eval_every + 1) * self.eval_every
+        points = list(range(first, self.iterations + 1, self.eval_every))
         if not points or points[-1] != self.iterations:
             points.append(self.iterations)
         return points
@@ -144,6 +148,7 @@ class MaskedTrainer:
         data: TensorData,
         hparams: TrainingHparams,
         data_order_seed: int,
+        start_iteration: int = 0,
     ) -> None:
         self.layers = [name.removesuffix(".weight") for name in init if name.endswith(".weight")]
         missing = [f"{layer}.weight" for layer in self.layers if f"{layer}.weight" not in masks]
@@ -180,6 +185,8 @@ class MaskedTrainer:
         self.batch_size = hparams.batch_size
         self.data = data
         self.order = BatchOrder(len(data.train_y), hparams.batch_size, data_order_seed)
+        for _ in range(start_iteration):  # rewinding to θk: the data order resumes at iteration k
+            self.order.next()
         n_classes = shapes[-1][0]
         self.onehot_all = F.one_hot(data.train_y, n_classes).to(torch.float32)
         self.x = torch.empty(hparams.batch_size, data.input_size)
@@ -250,15 +257,22 @@ def train(
     data: TensorData,
     hparams: TrainingHparams,
     data_order_seed: int,
+    start_iteration: int = 0,
 ) -> TrainingResult:
-    """Train ``rewind(init, masks)`` with Adam for ``hparams.iterations`` minibatch steps."""
-    trainer = MaskedTrainer(init, masks, data, hparams, data_order_seed)
+    """Train ``rewind(init, masks)`` with Adam up to iteration ``hparams.iterations``.
+
+    ``start_iteration`` k > 0 trains from θk (weights after k iterations of dense training) for the
+    remaining iterations, the data order resuming where iteration k left it; Adam starts afresh.
+    """
+    if not 0 <= start_iteration < hparams.iterations:
+        raise ValueError(f"start iteration {start_iteration} must be in [0, {hparams.iterations})")
+    trainer = MaskedTrainer(init, masks, data, hparams, data_order_seed, start_iteration)
     best_flat = trainer.flat.clone()
     best_loss, best_iteration = math.inf, 0
     best_val = Evaluation(math.nan, math.nan)
     curve: list[dict[str, float | int | None]] = []
-    done = 0
-    for iteration in hparams.eval_iterations():
+    done = start_iteration
+    for iteration in hparams.eval_iterations(start_iteration):
         trainer.run(iteration - done)
         done = iteration
         val = trainer.evaluate(data.val_x, data.val_y)

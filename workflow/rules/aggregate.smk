@@ -3,7 +3,7 @@
 
 rule collect_runs:
     input:
-        metrics=dense_metrics() + ticket_metrics(),
+        metrics=dense_metrics() + ticket_metrics() + control_metrics(),
     output:
         runs=f"{RESULTS}/runs.csv",
     log:

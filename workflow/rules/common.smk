@@ -37,6 +37,8 @@ DATASET = config["data"]["name"]
 DATA_FILES = config["data"]["files"]
 RESULTS = f"results/{EXPERIMENT}"
 LOGS = f"logs/{EXPERIMENT}"
+ANALYSIS = f"{RESULTS}/analysis"
+FIGURES = f"{RESULTS}/figures"
 BENCHMARKS = f"{RESULTS}/benchmarks"
 
 
@@ -44,6 +46,7 @@ wildcard_constraints:
     seed=r"seed-\d+",
     schedule=r"rate-[0-9.e-]+|ratio-[0-9.e-]+-rounds-\d+",
     round=r"[1-9]\d*",
+    iteration=r"\d+",
 
 
 def canonical(value):
@@ -97,7 +100,44 @@ def replicate_params(wildcards):
         "init_seed": r.init_seed,
         "data_order_seed": r.data_order_seed,
         "split_seed": r.split_seed,
+        "controls_offset": r.controls_offset,
     }
+
+
+def variant_outputs(variant):
+    """Output files of a control network trained in ``<schedule>/<variant>/round-<k>/``."""
+    directory = f"{RESULTS}/{{seed}}/{{schedule}}/{variant}/round-{{round}}"
+    return {
+        "weights": f"{directory}/final.safetensors",
+        "metrics": f"{directory}/metrics.json",
+        "curve": f"{directory}/curve.csv",
+    }
+
+
+def ticket_masks_up_to_round(wildcards):
+    """The ticket's masks of rounds 1..k: the random control keeps as many weights per layer."""
+    return [
+        f"{ticket_round_dir(wildcards, k)}/mask.safetensors"
+        for k in range(1, int(wildcards.round) + 1)
+    ]
+
+
+VARIANTS = config["variants"]
+
+
+def control_rounds(schedule):
+    """Rounds at which the controls are trained: every round of a fixed-rate schedule (each is a
+    level of the paper's plots) and the last of a {ratio, rounds} schedule (its target), unless
+    variants.rounds says 'final' or 'every' for all."""
+    every = VARIANTS["rounds"] == "every" or (
+        VARIANTS["rounds"] == "auto" and schedule.ratio is None
+    )
+    return range(1, schedule.rounds + 1) if every else [schedule.rounds]
+
+
+def control_variants():
+    names = [v for v in ("reinit", "random") if VARIANTS[v]]
+    return names + [f"rewind-{k}" for k in VARIANTS["rewind_iterations"]]
 
 
 def ticket_metrics():
@@ -109,9 +149,26 @@ def ticket_metrics():
     ]
 
 
+def control_metrics():
+    return [
+        f"{RESULTS}/{seed}/{name}/{variant}/round-{k}/metrics.json"
+        for seed in REPLICATES
+        for name, s in SCHEDULES.items()
+        for variant in control_variants()
+        for k in control_rounds(s)
+    ]
+
+
 def dense_metrics():
     return [f"{RESULTS}/{seed}/dense/metrics.json" for seed in REPLICATES]
 
 
+def analysis_params():
+    """The analyses' settings, and the number of rounds of the 'iterative' panel (5 if swept)."""
+    rounds = sorted({s.rounds for s in SCHEDULES.values() if s.ratio is not None})
+    iterative = 5 if 5 in rounds else max([r for r in rounds if r > 1], default=5)
+    return canonical({**config["analysis"], "iterative_rounds": iterative})
+
+
 def all_outputs():
-    return [f"{RESULTS}/runs.csv"]
+    return [f"{RESULTS}/runs.csv", f"{RESULTS}/summary.md"]

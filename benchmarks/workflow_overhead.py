@@ -1,0 +1,69 @@
+"""Snakemake's own overhead on a whole run of a configuration (the default one unless told).
+
+    python benchmarks/workflow_overhead.py --source ../shared/data/mnist
+
+Runs ``snakemake --cores N`` from scratch in a temporary working directory, then reads every job's log:
+each workflow step logs how long its own work took ("step ... finished in X s"). Whatever else the
+run's wall time holds - scheduling, process starts, imports, cores left idle - is overhead:
+
+    overhead = 1 - (sum of the jobs' own work) / (cores x wall time)
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STEP = re.compile(r"step (\w+) finished in ([0-9.]+) s")
+
+
+def job_work(log: Path) -> float:
+    """Seconds of a job's own work: its outermost step (steps may nest)."""
+    durations = [float(m[2]) for m in STEP.finditer(log.read_text())]
+    return max(durations, default=0.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--config", type=Path, default=ROOT / "config", help="config folder to copy")
+    parser.add_argument("--source", help="offline data source (data.source)")
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--keep", type=Path, help="run here instead of a temporary folder")
+    args = parser.parse_args(argv)
+
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="lottery-overhead-"))
+    shutil.copytree(args.config, workdir / "config", dirs_exist_ok=True)
+    command = [sys.executable, "-m", "snakemake", "--cores", str(args.cores), "--directory", str(workdir)]
+    if args.source:
+        command += ["--config", f'data={{"source": "{Path(args.source).resolve()}"}}']
+    start = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    wall = time.perf_counter() - start
+
+    logs = sorted((workdir / "logs").rglob("*.log"))
+    work = sum(job_work(log) for log in logs)
+    overhead = 1 - work / (args.cores * wall)
+    print(f"Snakemake overhead, config {args.config}, --cores {args.cores}, {date.today().isoformat()}")
+    print()
+    print("| jobs (logs) | wall time | jobs' own work (sum) | cores x wall | overhead |")
+    print("|---|---|---|---|---|")
+    print(
+        f"| {len(logs)} | {wall:.1f} s | {work:.1f} s | {args.cores * wall:.1f} s | {100 * overhead:.1f}% |"
+    )
+    if not args.keep:
+        shutil.rmtree(workdir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

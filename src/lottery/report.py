@@ -1,0 +1,255 @@
+"""Tables, figures (seaborn, PNG and SVG) and the Markdown summary of an experiment, one function per
+section of the seed report; the analysis rules call :func:`write_section` and :func:`write_summary`."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from lottery import analysis
+from lottery.io import atomic_path, write_text
+
+PathLike = str | os.PathLike
+# Reproducible SVGs: fixed element ids, no date.
+plt.rcParams["svg.hashsalt"] = "lottery"
+VARIANT_ORDER = ["ticket", "reinit", "random"]
+
+
+def _variants(table: pd.DataFrame) -> list[str]:
+    present = list(dict.fromkeys(table["variant"]))
+    return [v for v in VARIANT_ORDER if v in present] + sorted(v for v in present if v not in VARIANT_ORDER)
+
+
+def _save(fig: plt.Figure, png: PathLike, svg: PathLike) -> None:
+    for path, fmt in ((png, "png"), (svg, "svg")):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight", metadata={"Date": None}
+                        if fmt == "svg" else {"Software": None})  # fmt: skip
+    plt.close(fig)
+
+
+def _write_csv(table: pd.DataFrame, path: PathLike) -> None:
+    write_text(path, table.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+
+
+def _minmax(values: pd.Series) -> tuple[float, float]:
+    return values.min(), values.max()
+
+
+def section_pruning_ratios(
+    runs: pd.DataFrame, out: Mapping[str, PathLike], params: Mapping[str, Any]
+) -> None:
+    table = analysis.pruning_ratios(runs)
+    _write_csv(table, out["table"])
+    iterative = int(params.get("iterative_rounds", 5))
+    panels = [(1, "one-shot"), (iterative, f"iterative ({iterative} rounds)")]
+    sns.set_theme(style="whitegrid")
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4), sharey=True)
+    for ax, (rounds, title) in zip(axes, panels, strict=True):
+        part = table[table["prune_iter"] == rounds]
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="requested = actual")
+        ax.plot(part["prune_ratio"], part["actual_ratio"], marker="o", label="actual (all weights)")
+        ax.set(title=title, xlabel="requested prune ratio", xlim=(0, 1), ylim=(0, 1))
+        if part.empty:
+            ax.text(0.5, 0.5, f"no {rounds}-round schedule", ha="center", transform=ax.transAxes)
+    axes[0].set_ylabel("fraction of all weights pruned")
+    axes[0].legend(loc="upper left")
+    _save(fig, out["png"], out["svg"])
+
+
+def section_accuracy(runs: pd.DataFrame, out: Mapping[str, PathLike], params: Mapping[str, Any]) -> None:
+    _write_csv(analysis.accuracy_by_ratio(runs), out["table"])
+    swept = analysis.sweep_results(runs)
+    sns.set_theme(style="whitegrid")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, (metric, label) in zip(axes, (("val_acc", "validation"), ("test_acc", "test")), strict=True):
+        sns.lineplot(data=swept, x="prune_ratio", y=metric, hue="variant", hue_order=_variants(swept),
+                     estimator="mean", errorbar=_minmax, marker="o", ax=ax)  # fmt: skip
+        ax.set(title=f"{label} accuracy at early stop", xlabel="prune ratio", ylabel="accuracy")
+    _save(fig, out["png"], out["svg"])
+
+
+def section_correlations(runs: pd.DataFrame, out: Mapping[str, PathLike], params: Mapping[str, Any]) -> None:
+    table = analysis.correlations(
+        runs, float(params["max_ratio"]), int(params["bootstrap"]), int(params["seed"])
+    )
+    _write_csv(table, out["table"])
+
+
+def section_importance(runs: pd.DataFrame, out: Mapping[str, PathLike], params: Mapping[str, Any]) -> None:
+    table = analysis.parameter_importance(runs, seed=int(params["seed"]))
+    _write_csv(table, out["table"])
+    sns.set_theme(style="whitegrid")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    order = _variants(table)
+    for ax, column in zip(axes, ("importance", "correlation"), strict=True):
+        sns.barplot(data=table, x="variant", y=column, hue="parameter", order=order, ax=ax)
+        ax.set(title=f"{column} with respect to validation accuracy", xlabel="")
+    axes[1].axhline(0, color="grey", linewidth=0.8)
+    _save(fig, out["png"], out["svg"])
+
+
+def section_random_states(runs: pd.DataFrame, out: Mapping[str, PathLike], params: Mapping[str, Any]) -> None:
+    best = analysis.best_per_seed(runs)
+    across = analysis.best_across_seeds(best)
+    _write_csv(best.merge(across, on="prune_ratio"), out["table"])
+    sns.set_theme(style="whitegrid")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for seed, part in best.groupby("seed"):
+        ax.plot(
+            part["prune_ratio"], part["best_val_acc"], marker="o", alpha=0.7, label=f"random state {seed}"
+        )
+    ax.plot(across["prune_ratio"], across["best_val_acc_mean"], color="black", label="mean over states")
+    ax.fill_between(across["prune_ratio"], across["best_val_acc_min"], across["best_val_acc_max"],
+                    color="black", alpha=0.1, label="min-max over states")  # fmt: skip
+    ax.set(title="best validation accuracy per prune ratio", xlabel="prune ratio", ylabel="accuracy")
+    ax.legend()
+    _save(fig, out["png"], out["svg"])
+
+
+def section_paper_view(runs: pd.DataFrame, out: Mapping[str, PathLike], params: Mapping[str, Any]) -> None:
+    table = analysis.paper_view(runs)
+    _write_csv(table, out["table"])
+    sns.set_theme(style="whitegrid")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, (metric, label) in zip(
+        axes, (("early_stop_iteration", "early-stop iteration"), ("test_acc", "test accuracy at early stop")),
+        strict=True,
+    ):  # fmt: skip
+        for variant in _variants(table):
+            part = table[table["variant"] == variant]
+            mean = part[f"{metric}_mean"]
+            err = [mean - part[f"{metric}_min"], part[f"{metric}_max"] - mean]
+            ax.errorbar(part["pm"], mean, yerr=err, marker="o", capsize=3, label=variant)
+        ax.set_xscale("log")
+        ticks = [t for t in (100, 51.3, 21.1, 7.0, 3.6, 1.9, 1) if table["pm"].min() * 0.9 <= t]
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.minorticks_off()
+        ax.invert_xaxis()
+        ax.set(title=label, xlabel="percent of weights remaining (Pm)", ylabel=label)
+    axes[0].legend()
+    _save(fig, out["png"], out["svg"])
+
+
+SECTIONS: dict[str, Callable[[pd.DataFrame, Mapping[str, PathLike], Mapping[str, Any]], None]] = {
+    "pruning_ratios": section_pruning_ratios,
+    "accuracy": section_accuracy,
+    "correlations": section_correlations,
+    "parameter_importance": section_importance,
+    "random_states": section_random_states,
+    "paper_view": section_paper_view,
+}
+
+
+def read_runs(path: PathLike) -> pd.DataFrame:
+    runs = pd.read_csv(path)
+    missing = {"variant", "schedule_ratio", "schedule_rounds", "round", "val_acc", "test_acc"} - set(runs)
+    if missing:
+        raise ValueError(f"{path}: not a runs table, missing columns {sorted(missing)}")
+    return runs
+
+
+def write_section(
+    section: str, runs: PathLike, out: Mapping[str, PathLike], params: Mapping[str, Any]
+) -> None:
+    if section not in SECTIONS:
+        raise ValueError(f"unknown report section {section!r}: expected one of {sorted(SECTIONS)}")
+    SECTIONS[section](read_runs(runs), out, params)
+
+
+def _fmt(value: float, digits: int = 3) -> str:
+    return (
+        "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+    )
+
+
+def summary_markdown(tables: Mapping[str, PathLike], experiment: str, max_ratio: float) -> str:
+    """A short statement of each section's result in numbers."""
+    t = {name: pd.read_csv(path) for name, path in tables.items()}
+    lines = [f"# Summary of experiment `{experiment}`", ""]
+
+    ratios = t["pruning_ratios"]
+    lines += ["## Desired vs actual pruning", ""]
+    if ratios.empty:
+        lines.append("No {ratio, rounds} schedule in this experiment.")
+    for rounds, part in ratios.groupby("prune_iter"):
+        worst = part.loc[part["shortfall"].idxmax()]
+        lines.append(
+            f"- {rounds} round(s): requested {', '.join(f'{r:g}' for r in part['prune_ratio'])}; "
+            "actual "
+            f"{', '.join(f'{a:.4f}' for a in part['actual_ratio'])} of all weights (the output layer "
+            f"is pruned at half rate; largest shortfall {worst['shortfall']:.4f} "
+            f"at {worst['prune_ratio']:g})."
+        )
+
+    accuracy = t["accuracy"]
+    lines += [
+        "",
+        "## Accuracy against prune ratio (mean over seeds and rounds; test accuracy at early stop)",
+        "",
+    ]
+    lines += ["| variant | " + " | ".join(f"{r:g}" for r in sorted(set(accuracy["prune_ratio"]))) + " |"]
+    lines += ["|---|" + "---|" * len(set(accuracy["prune_ratio"]))]
+    for variant, part in accuracy.groupby("variant"):
+        values = dict(zip(part["prune_ratio"], part["test_acc_mean"], strict=True))
+        cells = [_fmt(values.get(r, math.nan), 4) for r in sorted(set(accuracy["prune_ratio"]))]
+        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+
+    corr = t["correlations"]
+    lines += ["", "## Correlation of prune ratio with validation accuracy", ""]
+    lines += [
+        "| variant | levels | n | Pearson [95% CI] | p | Spearman [95% CI] | p |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for _, r in corr[corr["metric"] == "val_acc"].iterrows():
+        lines.append(
+            f"| {r['variant']} | {r['levels']} | {r['n']} | {_fmt(r['pearson'])} "
+            f"[{_fmt(r['pearson_ci_low'])}, {_fmt(r['pearson_ci_high'])}] | {_fmt(r['pearson_p'], 4)} | "
+            f"{_fmt(r['spearman'])} [{_fmt(r['spearman_ci_low'])}, {_fmt(r['spearman_ci_high'])}] | "
+            f"{_fmt(r['spearman_p'], 4)} |"
+        )
+    lines.append(
+        f"(The seed report: 0.596 for reinit and 0.619 for ticket over levels <= {max_ratio:g}; "
+        "negative for random.)"
+    )
+
+    importance = t["parameter_importance"]
+    lines += ["", "## Parameter importance for validation accuracy", ""]
+    for variant, part in importance.groupby("variant"):
+        cells = [f"{r['parameter']} importance {_fmt(r['importance'])}, correlation {_fmt(r['correlation'])}"
+                 for _, r in part.iterrows()]  # fmt: skip
+        lines.append(f"- {variant}: " + "; ".join(cells))
+
+    states = t["random_states"]
+    lines += ["", "## Results per random state (best validation accuracy over all runs of a state)", ""]
+    for seed, part in states.groupby("seed"):
+        best = part.loc[part["best_val_acc"].idxmax()]
+        lines.append(
+            f"- random state {seed}: best {best['best_val_acc']:.4f} at prune ratio {best['prune_ratio']:g}; "
+            f"at the largest ratio {part['prune_ratio'].max():g}: "
+            f"{part.loc[part['prune_ratio'].idxmax(), 'best_val_acc']:.4f}"
+        )
+
+    paper = t["paper_view"]
+    lines += ["", "## The paper's view (mean over seeds)", ""]
+    for variant, part in paper.groupby("variant"):
+        part = part.sort_values("pm", ascending=False)
+        cells = [
+            f"Pm {r['pm']:g}%: early stop {r['early_stop_iteration_mean']:.0f}, test {r['test_acc_mean']:.4f}"
+            for _, r in part.iterrows()
+        ]
+        lines.append(f"- {variant}: " + "; ".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(tables: Mapping[str, PathLike], experiment: str, max_ratio: float, out: PathLike) -> None:
+    write_text(out, summary_markdown(tables, experiment, max_ratio))

@@ -1,0 +1,93 @@
+import torch
+
+from lottery import model, pruning
+from lottery.experiment import Replicate
+from lottery.io import save_tensors
+from lottery.pipeline import random_mask_seed, random_masks, variant_identity
+from lottery.training import MaskedTrainer, TrainingHparams, train
+
+ARCH = model.Architecture(input_size=20, hidden=(16, 8), num_classes=4)
+SCHEDULE = {
+    "name": "ratio-0.5-rounds-2",
+    "rate": 1 - 0.5**0.5,
+    "output_rate_factor": 0.5,
+    "ratio": 0.5,
+    "rounds": 2,
+}
+
+
+def test_rewind_point_is_the_dense_run_at_iteration_k(tiny_data):
+    """θk from a k-step run equals the weights of a longer run at iteration k, bit for bit."""
+    init = model.glorot_normal_init(ARCH, seed=1)
+    dense = pruning.dense_masks(model.prunable(init))
+    hp = TrainingHparams(iterations=100, batch_size=20)
+    short = MaskedTrainer(init, dense, tiny_data, hp, data_order_seed=3)
+    short.run(30)
+    long = MaskedTrainer(init, dense, tiny_data, hp, data_order_seed=3)
+    long.run(30)
+    assert torch.equal(short.flat, long.flat)
+    long.run(10)
+    assert not torch.equal(short.flat, long.flat)
+    theta_k = short.state_dict()
+    assert not torch.equal(theta_k["fc1.weight"], init["fc1.weight"])
+
+
+def test_rewound_training_resumes_the_data_order(tiny_data):
+    """Training from θk for the remaining iterations continues the data order of iteration k."""
+    init = model.glorot_normal_init(ARCH, seed=1)
+    dense = pruning.dense_masks(model.prunable(init))
+    hp = TrainingHparams(iterations=60, batch_size=20, eval_every=20)
+    trainer = MaskedTrainer(init, dense, tiny_data, hp, data_order_seed=3)
+    trainer.run(20)
+    theta = trainer.state_dict()
+    resumed = train(theta, dense, tiny_data, hp, data_order_seed=3, start_iteration=20)
+    assert [row["iteration"] for row in resumed.curve] == [40, 60]
+    # Adam restarts at θk, so the weights differ from the uninterrupted run but the batches are the same.
+    order = MaskedTrainer(init, dense, tiny_data, hp, data_order_seed=3, start_iteration=20).order
+    reference = MaskedTrainer(init, dense, tiny_data, hp, data_order_seed=3).order
+    for _ in range(20):
+        reference.next()
+    assert torch.equal(order.next(), reference.next())
+
+
+def test_random_pruning_matches_ticket_counts_not_its_mask(tmp_path):
+    params = model.glorot_normal_init(ARCH, seed=2)
+    weights = model.prunable(params)
+    schedule = pruning.Schedule.from_ratio(0.5, 2)
+    ticket1 = pruning.next_masks(weights, pruning.dense_masks(weights), schedule, 1)
+    ticket2 = pruning.next_masks(weights, ticket1, schedule, 2)
+    save_tensors(tmp_path / "t1.safetensors", ticket1)
+    save_tensors(tmp_path / "t2.safetensors", ticket2)
+    replicate = Replicate(1, 1, 0)
+    r1 = random_masks([tmp_path / "t1.safetensors"], replicate, schedule.name)
+    r2 = random_masks([tmp_path / "t1.safetensors", tmp_path / "t2.safetensors"], replicate, schedule.name)
+    assert pruning.kept_counts(r1) == pruning.kept_counts(ticket1)
+    assert pruning.kept_counts(r2) == pruning.kept_counts(ticket2)
+    assert any(not torch.equal(r2[n], ticket2[n]) for n in r2)
+    assert all(bool((r2[n] <= r1[n]).all()) for n in r2)  # round 2 prunes round 1's survivors
+    # Deterministic given the seeds, different for another replicate.
+    again = random_masks([tmp_path / "t1.safetensors"], replicate, schedule.name)
+    assert all(torch.equal(again[n], r1[n]) for n in r1)
+    other = random_masks([tmp_path / "t1.safetensors"], Replicate(3, 3, 0), schedule.name)
+    assert any(not torch.equal(other[n], r1[n]) for n in r1)
+
+
+def test_reinit_draws_other_weights_from_the_same_initialiser():
+    replicate = Replicate(1, 1, 0, controls_offset=10_000)
+    original = model.glorot_normal_init(ARCH, replicate.init_seed)
+    fresh = model.glorot_normal_init(ARCH, replicate.reinit_seed)
+    assert replicate.reinit_seed == 10_001 and replicate.random_mask_seed == 20_001
+    for name in model.prunable(original):
+        assert not torch.equal(original[name], fresh[name])
+        assert abs(float(original[name].std()) - float(fresh[name].std())) < 0.2 * float(original[name].std())
+
+
+def test_variant_identity_records_its_seed():
+    replicate = Replicate(1, 1, 0)
+    assert variant_identity(SCHEDULE, 2, "layerwise", "reinit", replicate)["reinit_seed"] == 10_001
+    random = variant_identity(SCHEDULE, 2, "layerwise", "random", replicate)
+    assert random["method"] == "random" and random["mask_seed"] == random_mask_seed(
+        replicate, SCHEDULE["name"], 2
+    )
+    rewind = variant_identity(SCHEDULE, 2, "layerwise", "rewind", replicate, rewind_iteration=100)
+    assert rewind["rewind_iteration"] == 100 and rewind["requested_ratio"] == 0.5
