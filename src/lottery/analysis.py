@@ -62,7 +62,8 @@ def accuracy_by_ratio(runs: pd.DataFrame) -> pd.DataFrame:
             row |= {f"{metric}_mean": group[metric].mean(), f"{metric}_min": group[metric].min(),
                     f"{metric}_max": group[metric].max()}  # fmt: skip
         rows.append(row)
-    return pd.DataFrame(rows)
+    columns = ["variant", "prune_ratio", "n"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "min", "max")]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _correlation(x: np.ndarray, y: np.ndarray, kind: str) -> tuple[float, float]:
@@ -90,6 +91,11 @@ def bootstrap_ci(
     return float(low), float(high)
 
 
+CORRELATION_COLUMNS = ["variant", "levels", "metric", "n"] + [
+    f"{kind}{suffix}" for kind in ("pearson", "spearman") for suffix in ("", "_p", "_ci_low", "_ci_high")
+]
+
+
 def correlations(
     runs: pd.DataFrame, max_ratio: float = 0.85, resamples: int = 2000, seed: int = 0
 ) -> pd.DataFrame:
@@ -113,7 +119,7 @@ def correlations(
                     low, high = bootstrap_ci(x, y, kind, resamples, rng)
                     row |= {kind: value, f"{kind}_p": p, f"{kind}_ci_low": low, f"{kind}_ci_high": high}
                 rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=CORRELATION_COLUMNS)
 
 
 def parameter_importance(runs: pd.DataFrame, metric: str = "val_acc", seed: int = 0) -> pd.DataFrame:
@@ -135,7 +141,7 @@ def parameter_importance(runs: pd.DataFrame, metric: str = "val_acc", seed: int 
             rows.append({"variant": variant, "parameter": parameter, "metric": metric,
                          "importance": float(importances[i]),
                          "correlation": _correlation(x[:, i], y, "pearson")[0], "n": len(group)})  # fmt: skip
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["variant", "parameter", "metric", "importance", "correlation", "n"])
 
 
 def best_per_seed(runs: pd.DataFrame, metric: str = "val_acc") -> pd.DataFrame:

@@ -197,8 +197,12 @@ def summary_markdown(tables: Mapping[str, PathLike], experiment: str, max_ratio:
         "## Accuracy against prune ratio (mean over seeds and rounds; test accuracy at early stop)",
         "",
     ]
-    lines += ["| variant | " + " | ".join(f"{r:g}" for r in sorted(set(accuracy["prune_ratio"]))) + " |"]
-    lines += ["|---|" + "---|" * len(set(accuracy["prune_ratio"]))]
+    if accuracy.empty:
+        lines.append("No {ratio, rounds} schedule in this experiment: see the paper's view below.")
+    else:
+        ratios_seen = sorted(set(accuracy["prune_ratio"]))
+        lines += ["| variant | " + " | ".join(f"{r:g}" for r in ratios_seen) + " |"]
+        lines += ["|---|" + "---|" * len(ratios_seen)]
     for variant, part in accuracy.groupby("variant"):
         values = dict(zip(part["prune_ratio"], part["test_acc_mean"], strict=True))
         cells = [_fmt(values.get(r, math.nan), 4) for r in sorted(set(accuracy["prune_ratio"]))]

@@ -1,4 +1,5 @@
 # Helpers shared by the rules: config validation, the experiment's replicates and schedules, paths.
+import math
 import os
 import sys
 from pathlib import Path
@@ -47,6 +48,18 @@ wildcard_constraints:
     schedule=r"rate-[0-9.e-]+|ratio-[0-9.e-]+-rounds-\d+",
     round=r"[1-9]\d*",
     iteration=r"\d+",
+
+
+def training_runtime(wildcards, attempt):
+    """Minutes a training job may run: 5 ms an iteration (about 5x what it takes on one core of a
+    2-core development machine) plus 5 minutes for start and evaluation, more at every retry.
+    """
+    return math.ceil(5 + config["training"]["iterations"] * 0.005 / 60) * attempt
+
+
+def training_mem_mb(wildcards, attempt):
+    """Memory of a training job: the dataset as float32 (~200 MB), PyTorch (~500 MB), headroom."""
+    return 2000 * attempt
 
 
 def canonical(value):

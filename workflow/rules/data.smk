@@ -28,6 +28,7 @@ rule decode_dataset:
         dataset=f"resources/{DATASET}/dataset.safetensors",
     log:
         f"logs/{DATASET}/decode_dataset.log",
+    localrule: True
     conda:
         "../envs/lottery.yaml"
     script:
@@ -41,6 +42,7 @@ rule split_dataset:
         split=f"{RESULTS}/data/split.safetensors",
     log:
         f"{LOGS}/split_dataset.log",
+    localrule: True
     conda:
         "../envs/lottery.yaml"
     params:

@@ -18,6 +18,9 @@ rule train_dense:
     conda:
         "../envs/lottery.yaml"
     threads: 1
+    resources:
+        runtime=training_runtime,
+        mem_mb=training_mem_mb,
     params:
         training=canonical(config["training"]),
         replicate=replicate_params,

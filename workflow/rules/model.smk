@@ -6,6 +6,7 @@ rule initialise:
         init=f"{RESULTS}/{{seed}}/init.safetensors",
     log:
         f"{LOGS}/{{seed}}/initialise.log",
+    localrule: True
     conda:
         "../envs/lottery.yaml"
     params:

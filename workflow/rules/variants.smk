@@ -10,6 +10,7 @@ rule initialise_reinit:
         init=f"{RESULTS}/{{seed}}/reinit-init.safetensors",
     log:
         f"{LOGS}/{{seed}}/initialise_reinit.log",
+    localrule: True
     conda:
         "../envs/lottery.yaml"
     params:
@@ -31,6 +32,9 @@ rule rewind_point:
     conda:
         "../envs/lottery.yaml"
     threads: 1
+    resources:
+        runtime=training_runtime,
+        mem_mb=training_mem_mb,
     params:
         training=canonical(config["training"]),
         replicate=replicate_params,
@@ -53,6 +57,9 @@ rule train_reinit:
     conda:
         "../envs/lottery.yaml"
     threads: 1
+    resources:
+        runtime=training_runtime,
+        mem_mb=training_mem_mb,
     params:
         training=canonical(config["training"]),
         replicate=replicate_params,
@@ -79,6 +86,9 @@ rule train_random:
     conda:
         "../envs/lottery.yaml"
     threads: 1
+    resources:
+        runtime=training_runtime,
+        mem_mb=training_mem_mb,
     params:
         training=canonical(config["training"]),
         replicate=replicate_params,
@@ -103,6 +113,9 @@ rule train_rewind:
     conda:
         "../envs/lottery.yaml"
     threads: 1
+    resources:
+        runtime=training_runtime,
+        mem_mb=training_mem_mb,
     params:
         training=canonical(config["training"]),
         replicate=replicate_params,

@@ -1,0 +1,49 @@
+"""Every report section writes its table and figure, with and without a sweep in the experiment."""
+
+import pandas as pd
+import pytest
+
+from lottery import report
+
+from .test_analysis import _runs, _sweep
+
+
+def _fixed_rate_only():
+    return _runs([
+        {"seed": s, "variant": v, "schedule": "dense" if v == "dense" else "rate-0.2", "round": k,
+         "weights_remaining_pct": 100 * 0.8**k, "early_stop_iteration": 1000 - 50 * k, "test_acc": 0.97 + 0.001 * k}
+        for s in (1, 3) for v, rounds in (("dense", [0]), ("ticket", [1, 2]), ("random", [1, 2])) for k in rounds
+    ])  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["sweep", "fixed-rate only"])
+def test_sections_and_summary(tmp_path, kind):
+    if kind == "sweep":
+        runs = _sweep({"ticket": lambda p, n, s: 0.98 - 0.01 * p, "random": lambda p, n, s: 0.98 - 0.05 * p})
+        runs["schedule"] = "ratio-" + runs["schedule_ratio"].astype(str)
+    else:
+        runs = _fixed_rate_only()
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    params = {"max_ratio": 0.85, "bootstrap": 100, "seed": 0, "iterative_rounds": 3}
+    tables = {}
+    for section in report.SECTIONS:
+        out = {
+            k: tmp_path / f"{section}.{ext}" for k, ext in (("table", "csv"), ("png", "png"), ("svg", "svg"))
+        }
+        report.write_section(section, tmp_path / "runs.csv", out, params)
+        tables[section] = out["table"]
+        assert out["table"].stat().st_size > 0
+        if section != "correlations":
+            assert out["png"].stat().st_size > 1000 and out["svg"].stat().st_size > 1000
+    summary = report.summary_markdown(tables, "x", 0.85)
+    assert "## The paper's view" in summary
+    if kind == "sweep":
+        assert "| ticket |" in summary and pd.read_csv(tables["correlations"]).shape[0] == 8
+    else:
+        assert "No {ratio, rounds} schedule" in summary
+
+
+def test_not_a_runs_table_is_a_clear_error(tmp_path):
+    (tmp_path / "runs.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match=r"runs\.csv: not a runs table"):
+        report.write_section("accuracy", tmp_path / "runs.csv", {}, {})
