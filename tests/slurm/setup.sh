@@ -7,7 +7,10 @@
 set -euo pipefail
 STATE=/var/run/lottery-slurm
 if [ "${1:-}" = "--stop" ]; then
-  for pidfile in "$STATE"/*.pid; do [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true; done
+  for pidfile in "$STATE"/*.pid; do
+    [ -f "$pidfile" ] && xargs -r kill < "$pidfile" 2>/dev/null || true
+    rm -f "$pidfile"
+  done
   exit 0
 fi
 if [ "$(id -u)" != 0 ]; then echo "setup.sh: needs root (apt-get, daemons)" >&2; exit 1; fi
