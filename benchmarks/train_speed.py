@@ -165,8 +165,7 @@ def worker_reference(args) -> dict:
 def worker_protocol(args) -> dict:
     from lottery import model
     from lottery.experiment import Replicate
-    from lottery.io import save_tensors
-    from lottery.pipeline import DENSE, train_network
+    from lottery.pipeline import DENSE, train_and_save
     from lottery.training import MaskedTrainer, TrainingHparams
 
     data, _ = _tensor_data(Path(args.data), args.validation_size)
@@ -180,20 +179,10 @@ def worker_protocol(args) -> dict:
     pure = time.perf_counter() - start
 
     with tempfile.TemporaryDirectory() as tmp:
-        save_tensors(f"{tmp}/init.safetensors", init)
-        save_tensors(f"{tmp}/mask.safetensors", masks)
         outputs = {k: f"{tmp}/{k}" for k in ("weights", "metrics", "curve")}
-        import lottery.data
-
-        original = lottery.data.load_tensor_data
-        lottery.data.load_tensor_data = lambda *_: data  # the same in-memory data, not timed twice
-        try:
-            start = time.perf_counter()
-            train_network(f"{tmp}/init.safetensors", f"{tmp}/mask.safetensors", "", "", hparams,
-                          Replicate(1, 1, 0), DENSE, outputs)  # fmt: skip
-            full = time.perf_counter() - start
-        finally:
-            lottery.data.load_tensor_data = original
+        start = time.perf_counter()
+        train_and_save(init, masks, data, hparams, Replicate(1, 1, 0), DENSE, outputs)
+        full = time.perf_counter() - start
     return {"pure_s": pure, "full_s": full}
 
 

@@ -60,7 +60,6 @@ def test_perfectly_monotone_gives_spearman_exactly_one():
     runs = _sweep({"ticket": lambda p, n, s: p}, rounds=(1,), seeds=(1,))
     row = analysis.correlations(runs, resamples=100).query("levels == 'all' and metric == 'val_acc'").iloc[0]
     assert row["spearman"] == pytest.approx(1.0)
-    assert row["pearson"] < 1.0 or row["pearson"] == pytest.approx(1.0)
 
 
 def test_constant_accuracy_gives_nan_not_an_error():

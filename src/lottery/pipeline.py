@@ -148,13 +148,17 @@ def train_ticket_round(
     outputs: Mapping[str, PathLike],
 ) -> dict[str, Any]:
     """One round of iterative pruning: prune round k-1's network, rewind to θ0, train."""
-    prune(previous_weights, previous_mask, schedule_from_params(schedule, round_), round_, method,
-          outputs["mask"])  # fmt: skip
-    return train_network(
-        init, outputs["mask"], dataset, split, hparams, replicate,
-        ticket_identity(schedule, round_, method),
-        {key: path for key, path in outputs.items() if key != "mask"},
+    masks = prune(previous_weights, previous_mask, schedule_from_params(schedule, round_), round_, method,
+                  outputs["mask"])  # fmt: skip
+    return train_and_save(
+        load_tensors(init), masks, data.load_tensor_data(dataset, split), hparams, replicate,
+        ticket_identity(schedule, round_, method), _without_mask(outputs),
     )  # fmt: skip
+
+
+def _without_mask(outputs: Mapping[str, PathLike]) -> dict[str, PathLike]:
+    """A job's outputs less the mask, which the job writes itself (with its provenance)."""
+    return {key: path for key, path in outputs.items() if key != "mask"}
 
 
 def _csv(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
@@ -181,14 +185,28 @@ def train_network(
     outputs: Mapping[str, PathLike],
     start_iteration: int = 0,
 ) -> dict[str, Any]:
-    """Train θ0 ⊙ mask; write final weights, the mask, ``metrics.json`` and the curve CSV.
-
-    ``identity`` describes the network (variant, schedule, round, requested ratio...) and is copied
-    into the metrics. ``mask`` None means dense. Returns the metrics.
-    """
+    """Train θ0 ⊙ mask from files; ``mask`` None means dense. See :func:`train_and_save`."""
     params = load_tensors(init)
     masks = load_tensors(mask) if mask is not None else pruning.dense_masks(model.prunable(params))
-    tensor_data = data.load_tensor_data(dataset, split)
+    return train_and_save(
+        params, masks, data.load_tensor_data(dataset, split), hparams, replicate, identity, outputs,
+        start_iteration,
+    )  # fmt: skip
+
+
+def train_and_save(
+    params: dict[str, torch.Tensor],
+    masks: dict[str, torch.Tensor],
+    tensor_data: data.TensorData,
+    hparams: TrainingHparams,
+    replicate: Replicate,
+    identity: Mapping[str, Any],
+    outputs: Mapping[str, PathLike],
+    start_iteration: int = 0,
+) -> dict[str, Any]:
+    """Train ``params`` ⊙ ``masks``; write final weights, the mask (if ``outputs`` has one),
+    ``metrics.json`` and the curve CSV. ``identity`` describes the network (variant, schedule, round,
+    requested ratio...) and is copied into the metrics. Returns the metrics."""
     result = train(params, masks, tensor_data, hparams, replicate.data_order_seed, start_iteration)
 
     remaining = pruning.remaining_fractions(masks)
@@ -282,8 +300,8 @@ def train_random_round(
     masks = random_masks(ticket_masks, replicate, identity["schedule"])
     save_tensors(outputs["mask"], masks, metadata={"schedule": identity["schedule"], "round": round_,
                                                     "method": "random"})  # fmt: skip
-    return train_network(init, outputs["mask"], dataset, split, hparams, replicate, identity,
-                         {key: path for key, path in outputs.items() if key != "mask"})  # fmt: skip
+    return train_and_save(load_tensors(init), masks, data.load_tensor_data(dataset, split), hparams,
+                          replicate, identity, _without_mask(outputs))  # fmt: skip
 
 
 CONTROL_VARIANTS = ("reinit", "random", "rewind")
