@@ -67,7 +67,8 @@ def schedule_entries(pruning: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def schedules(config: Mapping[str, Any]) -> dict[str, Schedule]:
-    """Schedules by directory name. Fixed-rate entries of equal rate share rounds (the longest wins)."""
+    """Schedules by directory name. Fixed-rate entries of equal rate (and kind: iterative or one-shot)
+    share rounds (the longest wins)."""
     pruning = config["pruning"]
     factor = float(pruning["output_rate_factor"])
     found: dict[str, Schedule] = {}
@@ -83,7 +84,10 @@ def schedules(config: Mapping[str, Any]) -> dict[str, Schedule]:
             )
         try:
             if has_rate:
-                schedule = Schedule(float(entry["rate"]), int(entry["rounds"]), factor)
+                oneshot = bool(entry.get("oneshot", False))
+                schedule = Schedule(float(entry["rate"]), int(entry["rounds"]), factor, oneshot=oneshot)
+            elif entry.get("oneshot"):
+                raise ValueError("'oneshot' goes with 'rate': {ratio, rounds: 1} is one-shot already")
             else:
                 schedule = Schedule.from_ratio(float(entry["ratio"]), int(entry["rounds"]), factor)
         except (ValueError, KeyError) as e:

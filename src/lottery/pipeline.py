@@ -115,7 +115,8 @@ DENSE = {"variant": "dense", "schedule": "dense", "round": 0, "requested_ratio":
 def schedule_from_params(params: Mapping[str, Any], round_: int) -> pruning.Schedule:
     """The schedule a rule's ``schedule`` params describe (see ``schedule_params`` in common.smk)."""
     rounds = params["rounds"] or round_  # fixed-rate schedules: as many rounds as asked for
-    return pruning.Schedule(params["rate"], rounds, params["output_rate_factor"], params["ratio"])
+    return pruning.Schedule(params["rate"], rounds, params["output_rate_factor"], params["ratio"],
+                            bool(params.get("oneshot", False)))  # fmt: skip
 
 
 def ticket_identity(params: Mapping[str, Any], round_: int, method: str) -> dict[str, Any]:
@@ -147,7 +148,8 @@ def train_ticket_round(
     replicate: Replicate,
     outputs: Mapping[str, PathLike],
 ) -> dict[str, Any]:
-    """One round of iterative pruning: prune round k-1's network, rewind to θ0, train."""
+    """One pruning round: prune round k-1's network (the dense one for one-shot schedules), rewind
+    to θ0, train."""
     masks = prune(previous_weights, previous_mask, schedule_from_params(schedule, round_), round_, method,
                   outputs["mask"])  # fmt: skip
     return train_and_save(

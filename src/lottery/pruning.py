@@ -28,12 +28,17 @@ class Schedule:
     Built either from a fixed per-round rate (the paper: 20% a round) or from a requested total ratio p
     over n rounds, in which case the per-round rate is the compound rate r = 1 - (1 - p) ** (1 / n).
     The output layer is pruned at ``rate * output_rate_factor`` (the paper: half the rate).
+
+    A ``oneshot`` schedule has the levels of the fixed-rate one but reaches each level k in one step
+    from the dense network (train, prune to level k, rewind, train): the paper's one-shot tickets at the
+    iterative tickets' Pm, layer by layer.
     """
 
     rate: float
     rounds: int
     output_rate_factor: float = 0.5
     ratio: float | None = None
+    oneshot: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.rate < 1.0:
@@ -42,6 +47,8 @@ class Schedule:
             raise ValueError(f"a schedule needs at least one round, got rounds={self.rounds}")
         if not 0.0 <= self.output_rate_factor <= 1.0:
             raise ValueError(f"output_rate_factor must be in [0, 1], got {self.output_rate_factor}")
+        if self.oneshot and self.ratio is not None:
+            raise ValueError("oneshot goes with a fixed rate: {ratio, rounds: 1} is one-shot already")
 
     @classmethod
     def from_ratio(cls, ratio: float, rounds: int, output_rate_factor: float = 0.5) -> Schedule:
@@ -54,9 +61,9 @@ class Schedule:
 
     @property
     def name(self) -> str:
-        """Directory name of the schedule: ``rate-0.2`` or ``ratio-0.9-rounds-5``."""
+        """Directory name of the schedule: ``rate-0.2``, ``oneshot-rate-0.2`` or ``ratio-0.9-rounds-5``."""
         if self.ratio is None:
-            return f"rate-{self.rate:g}"
+            return f"oneshot-rate-{self.rate:g}" if self.oneshot else f"rate-{self.rate:g}"
         return f"ratio-{self.ratio:g}-rounds-{self.rounds}"
 
     def layer_rate(self, is_output: bool) -> float:

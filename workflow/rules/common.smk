@@ -45,7 +45,7 @@ BENCHMARKS = f"{RESULTS}/benchmarks"
 
 wildcard_constraints:
     seed=r"seed-\d+",
-    schedule=r"rate-[0-9.e-]+|ratio-[0-9.e-]+-rounds-\d+",
+    schedule=r"(oneshot-)?rate-[0-9.e-]+|ratio-[0-9.e-]+-rounds-\d+",
     round=r"[1-9]\d*",
     iteration=r"\d+",
 
@@ -86,7 +86,19 @@ def schedule_params(wildcards):
         "output_rate_factor": s.output_rate_factor,
         "ratio": s.ratio,
         "rounds": s.rounds if s.ratio is not None else None,
+        # only where set: adding the option must not change (and rerun) existing jobs
+        **({"oneshot": True} if s.oneshot else {}),
     }
+
+
+def training_params(wildcards):
+    """The training settings of one job: ``test_every`` holds only at ``test_curve_rounds`` (round 0
+    is the dense network), 0 elsewhere - a test curve costs about 80% more training time."""
+    training = {k: v for k, v in config["training"].items() if k != "test_curve_rounds"}
+    rounds = config["training"].get("test_curve_rounds")
+    if rounds is not None and int(wildcards.get("round", 0)) not in rounds:
+        training["test_every"] = 0
+    return canonical(training)
 
 
 def ticket_round_dir(wildcards, round_=None):
@@ -95,9 +107,9 @@ def ticket_round_dir(wildcards, round_=None):
 
 
 def previous_round(wildcards):
-    """Round k-1's trained weights and mask: the dense network for round 1."""
+    """Round k-1's trained weights and mask: the dense network for round 1 and for one-shot levels."""
     k = int(wildcards.round)
-    if k == 1:
+    if k == 1 or SCHEDULES[wildcards.schedule].oneshot:
         prev = f"{RESULTS}/{wildcards.seed}/dense"
     else:
         prev = ticket_round_dir(wildcards, k - 1)
@@ -139,9 +151,12 @@ VARIANTS = config["variants"]
 
 
 def control_rounds(schedule):
-    """Rounds at which the controls are trained: every round of a fixed-rate schedule (each is a
-    level of the paper's plots) and the last of a {ratio, rounds} schedule (its target), unless
+    """Rounds at which the controls are trained: every round of an iterative fixed-rate schedule
+    (each is a level of the paper's plots), the last of a {ratio, rounds} schedule (its target) and
+    none of a one-shot schedule (its levels' controls are the iterative ones'), unless
     variants.rounds says 'final' or 'every' for all."""
+    if VARIANTS["rounds"] == "auto" and schedule.oneshot:
+        return []
     every = VARIANTS["rounds"] == "every" or (
         VARIANTS["rounds"] == "auto" and schedule.ratio is None
     )

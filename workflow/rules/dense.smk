@@ -22,7 +22,7 @@ rule train_dense:
         runtime=training_runtime,
         mem_mb=training_mem_mb,
     params:
-        training=canonical(config["training"]),
+        training=training_params,
         replicate=replicate_params,
     script:
         "../scripts/train_dense.py"

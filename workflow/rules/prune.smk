@@ -25,7 +25,7 @@ rule train_ticket:
         runtime=training_runtime,
         mem_mb=training_mem_mb,
     params:
-        training=canonical(config["training"]),
+        training=training_params,
         replicate=replicate_params,
         schedule=schedule_params,
         method=config["pruning"]["method"],

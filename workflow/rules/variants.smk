@@ -36,7 +36,7 @@ rule rewind_point:
         runtime=training_runtime,
         mem_mb=training_mem_mb,
     params:
-        training=canonical(config["training"]),
+        training=training_params,
         replicate=replicate_params,
     script:
         "../scripts/rewind_point.py"
@@ -61,7 +61,7 @@ rule train_reinit:
         runtime=training_runtime,
         mem_mb=training_mem_mb,
     params:
-        training=canonical(config["training"]),
+        training=training_params,
         replicate=replicate_params,
         schedule=schedule_params,
         method=config["pruning"]["method"],
@@ -90,7 +90,7 @@ rule train_random:
         runtime=training_runtime,
         mem_mb=training_mem_mb,
     params:
-        training=canonical(config["training"]),
+        training=training_params,
         replicate=replicate_params,
         schedule=schedule_params,
         method=config["pruning"]["method"],
@@ -117,7 +117,7 @@ rule train_rewind:
         runtime=training_runtime,
         mem_mb=training_mem_mb,
     params:
-        training=canonical(config["training"]),
+        training=training_params,
         replicate=replicate_params,
         schedule=schedule_params,
         method=config["pruning"]["method"],
