@@ -1,5 +1,5 @@
 # The Lottery Ticket Hypothesis on MNIST (Frankle & Carbin, ICLR 2019) as a Snakemake workflow.
-# Stages, in order: workflow/rules/{data,model,dense,prune,variants,aggregate,analysis}.smk.
+# Stages, in order: workflow/rules/{data,model,dense,prune,variants,aggregate,analysis,paper}.smk.
 # The experiment's knobs: config/README.md.
 from snakemake.utils import min_version
 
@@ -20,6 +20,7 @@ include: "workflow/rules/prune.smk"
 include: "workflow/rules/variants.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/paper.smk"
 
 
 rule all:

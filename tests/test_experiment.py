@@ -39,6 +39,16 @@ def test_schedules_by_name():
     assert found["ratio-0.9-rounds-5"].requested_ratio(5) == pytest.approx(0.9)
 
 
+def test_oneshot_schedule_is_its_own_directory():
+    config = _config(
+        pruning__schedules=[{"rate": 0.2, "rounds": 4}, {"rate": 0.2, "rounds": 4, "oneshot": True}]
+    )
+    found = schedules(config)
+    assert list(found) == ["rate-0.2", "oneshot-rate-0.2"]
+    assert found["oneshot-rate-0.2"].oneshot and not found["rate-0.2"].oneshot
+    assert found["oneshot-rate-0.2"].rounds == 4
+
+
 @pytest.mark.parametrize(
     "entry, message",
     [
@@ -46,6 +56,7 @@ def test_schedules_by_name():
         ({"rounds": 2}, "either 'rate'"),
         ({"ratio": 1.5, "rounds": 2}, "prune ratio must be in"),
         ({"rate": 0.2, "rounds": 0}, "at least one round"),
+        ({"ratio": 0.5, "rounds": 1, "oneshot": True}, "'oneshot' goes with 'rate'"),
     ],
 )
 def test_bad_schedule_names_its_entry(entry, message):

@@ -38,6 +38,25 @@ def test_paper_pm_table_from_actual_masks():
         assert round(100 * pruning.weights_remaining(masks), 1) == PAPER_PM[k]
 
 
+def test_oneshot_level_matches_iterative_counts_in_one_step():
+    """One-shot level k prunes the dense network straight to iterative round k's per-layer counts."""
+    params = prunable(glorot_normal_init(Architecture(), seed=0))
+    g = torch.Generator().manual_seed(2)
+    trained = {n: torch.randn(w.shape, generator=g) for n, w in params.items()}
+    oneshot = Schedule(rate=0.2, rounds=20, oneshot=True)
+    assert oneshot.name == "oneshot-rate-0.2"
+    for k in (1, 7, 20):
+        masks = pruning.next_masks(trained, pruning.dense_masks(trained), oneshot, k)
+        assert pruning.kept_counts(masks) == pruning.layer_keep_counts(LENET, Schedule(0.2, 20), k)
+        assert round(100 * pruning.weights_remaining(masks), 1) == PAPER_PM[k]
+        # The survivors are each layer's largest-magnitude weights of the dense network.
+        for name, mask in masks.items():
+            kept, dropped = trained[name].abs()[mask > 0], trained[name].abs()[mask == 0]
+            assert dropped.numel() == 0 or kept.min() >= dropped.max()
+    with pytest.raises(ValueError, match="oneshot goes with a fixed rate"):
+        Schedule(0.5, 1, ratio=0.5, oneshot=True)
+
+
 def test_output_layer_pruned_at_half_rate():
     kept = pruning.layer_keep_counts(LENET, Schedule(rate=0.2, rounds=1), 1)
     assert kept == {"fc1.weight": 188_160, "fc2.weight": 24_000, "fc3.weight": 900}

@@ -23,10 +23,14 @@ from .conftest import ROOT
 pytestmark = pytest.mark.workflow
 RESULTS = "results/tiny"
 SEEDS = ("seed-1", "seed-2")
-SCHEDULE_ROUNDS = {"rate-0.2": 2, "ratio-0.5-rounds-1": 1, "ratio-0.5-rounds-2": 2, "ratio-0.8-rounds-1": 1,
-                   "ratio-0.8-rounds-2": 2}  # fmt: skip
+CONTROLLED = {"rate-0.2": 2, "ratio-0.5-rounds-1": 1, "ratio-0.5-rounds-2": 2, "ratio-0.8-rounds-1": 1,
+              "ratio-0.8-rounds-2": 2}  # fmt: skip
+SCHEDULE_ROUNDS = {
+    **CONTROLLED,
+    "oneshot-rate-0.2": 2,
+}  # one-shot levels get no controls (variants.rounds auto)
 CONTROLS = ("reinit", "random", "rewind-50")
-SECTIONS = ("pruning_ratios", "accuracy", "parameter_importance", "random_states", "paper_view")
+SECTIONS = ("pruning_ratios", "accuracy", "parameter_importance", "random_states", "paper_view", "oneshot")
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -81,7 +85,8 @@ def test_every_round_is_an_artifact(first_run):
                 for name in ("mask.safetensors", "final.safetensors", "metrics.json", "curve.csv"):
                     assert (round_dir / name).is_file(), round_dir / name
         assert (results / "benchmarks" / seed / "train_dense.tsv").is_file()
-        for schedule, rounds in SCHEDULE_ROUNDS.items():
+        assert not (results / seed / "oneshot-rate-0.2" / "reinit").exists()
+        for schedule, rounds in CONTROLLED.items():
             for variant in CONTROLS:
                 for name in ("final.safetensors", "metrics.json", "curve.csv"):
                     assert (results / seed / schedule / variant / f"round-{rounds}" / name).is_file()
@@ -96,13 +101,61 @@ def test_variant_artifacts(first_run):
     theta = load_tensors(results / "theta-50.safetensors")
     assert not torch.equal(init["fc1.weight"], reinit["fc1.weight"])
     assert not torch.equal(init["fc1.weight"], theta["fc1.weight"])
-    for schedule, rounds in SCHEDULE_ROUNDS.items():
+    for schedule, rounds in CONTROLLED.items():
         ticket = load_tensors(results / schedule / "ticket" / f"round-{rounds}" / "mask.safetensors")
         random = load_tensors(results / schedule / "random" / f"round-{rounds}" / "mask.safetensors")
         assert kept_counts(random) == kept_counts(ticket)
         assert any(not torch.equal(random[n], ticket[n]) for n in ticket)
         trained = load_tensors(results / schedule / "reinit" / f"round-{rounds}" / "final.safetensors")
         assert all(bool((trained[n][ticket[n] == 0] == 0).all()) for n in ticket)  # the ticket's mask
+
+
+def test_oneshot_levels(first_run):
+    """One-shot level 1 is iterative round 1, bit for bit; level 2 keeps round 2's counts, chosen by
+    magnitude from the dense network rather than from round 1's."""
+    results = first_run / RESULTS / "seed-1"
+    iterative, oneshot = results / "rate-0.2" / "ticket", results / "oneshot-rate-0.2" / "ticket"
+    for name in ("mask.safetensors", "final.safetensors"):  # the masks' metadata name their schedules
+        a, b = load_tensors(iterative / "round-1" / name), load_tensors(oneshot / "round-1" / name)
+        assert a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in a)
+    mask_iter = load_tensors(iterative / "round-2" / "mask.safetensors")
+    mask_once = load_tensors(oneshot / "round-2" / "mask.safetensors")
+    assert kept_counts(mask_once) == kept_counts(mask_iter)
+    assert any(not torch.equal(mask_once[n], mask_iter[n]) for n in mask_iter)
+    dense = load_tensors(results / "dense" / "final.safetensors")
+    w, m = dense["fc1.weight"].abs(), mask_once["fc1.weight"]
+    assert w[m > 0].min() >= w[m == 0].max()
+
+
+def test_test_curves_only_at_chosen_rounds(first_run):
+    """test_curve_rounds [0, 2]: a test evaluation every 50 iterations there, elsewhere only at the early
+    stop and the end."""
+    results = first_run / RESULTS / "seed-1"
+    for network, curve_round in (("dense", True), ("rate-0.2/ticket/round-2", True),
+                                 ("rate-0.2/reinit/round-2", True), ("rate-0.2/ticket/round-1", False)):  # fmt: skip
+        curve = pd.read_csv(results / network / "curve.csv")
+        tested = set(curve.dropna(subset=["test_acc"])["iteration"])
+        if curve_round:
+            assert tested == {50, 100, 150, 200}, network
+        else:
+            assert len(tested) <= 2 and 200 in tested, network
+
+
+def test_paper_claims_and_figures(first_run):
+    results = first_run / RESULTS
+    claims = pd.read_csv(results / "analysis" / "claims.csv")
+    assert len(claims) == 11 and set(claims["holds"]) <= {"yes", "no", "not measured"}
+    # The tiny run has no 21.1% level (2 rounds) but has the dense network and both seeds.
+    dense = claims.set_index("claim").loc["dense_accuracy"]
+    assert dense["seeds"] == 2 and dense["holds"] in {"yes", "no"}
+    assert claims.set_index("claim").loc["reinit_speed_21", "holds"] == "not measured"
+    for name in ("test_curves.png", "test_curves.svg", "oneshot.png"):
+        assert (results / "figures" / name).stat().st_size > 0
+    curves = pd.read_csv(results / "analysis" / "test_curves.csv")
+    assert {"ticket", "reinit", "random", "dense"} <= set(curves["variant"])
+    summary = (results / "summary.md").read_text()
+    assert "## The paper's claims" in summary and "## Deviations from the paper's protocol" in summary
+    assert "training.iterations is 200 (the paper: 50000)" in summary
 
 
 def test_report_sections(first_run):
@@ -133,7 +186,7 @@ def test_runs_table(first_run):
     with open(first_run / RESULTS / "runs.csv") as f:
         rows = list(csv.DictReader(f))
     # Controls: every round of the fixed-rate schedule, the last round of each swept one.
-    control_rounds = SCHEDULE_ROUNDS["rate-0.2"] + len(SCHEDULE_ROUNDS) - 1
+    control_rounds = CONTROLLED["rate-0.2"] + len(CONTROLLED) - 1
     assert len(rows) == len(SEEDS) * (1 + sum(SCHEDULE_ROUNDS.values()) + control_rounds * len(CONTROLS))
     required = {"experiment", "seed", "variant", "schedule", "round", "requested_ratio", "actual_ratio",
                 "weights_remaining_pct", "remaining_fc1", "remaining_fc2", "remaining_fc3",
@@ -176,13 +229,13 @@ def dry_run_with(workdir: Path, section: str, key: str, value) -> dict[str, int]
 
 def test_config_change_reruns_only_affected_jobs(first_run):
     counts = dry_run_with(first_run, "seeds", "init", [1, 2, 5])
-    per_seed = {"initialise": 1, "initialise_reinit": 1, "rewind_point": 1, "train_dense": 1, "train_ticket": 8,
+    per_seed = {"initialise": 1, "initialise_reinit": 1, "rewind_point": 1, "train_dense": 1, "train_ticket": 10,
                 "train_reinit": 6, "train_random": 6, "train_rewind": 6}  # fmt: skip
     analysis = {"collect_runs", "pruning_ratios", "accuracy", "correlations", "parameter_importance",
-                "random_states", "paper_view", "summary", "all"}  # fmt: skip
+                "random_states", "paper_view", "claims", "test_curves", "oneshot", "summary", "all"}  # fmt: skip
     assert counts == per_seed | dict.fromkeys(analysis, 1)
     counts = dry_run_with(first_run, "training", "eval_every", 25)
-    assert counts["train_dense"] == 2 and counts["train_ticket"] == 16
+    assert counts["train_dense"] == 2 and counts["train_ticket"] == 20
     assert not {"fetch_dataset", "decode_dataset", "split_dataset", "initialise"} & set(counts)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -15,8 +16,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from lottery import analysis
-from lottery.io import atomic_path, write_text
+from lottery import analysis, paper
+from lottery.io import atomic_path, read_json, write_text
 
 PathLike = str | os.PathLike
 # Reproducible SVGs: fixed element ids, no date.
@@ -140,6 +141,40 @@ def section_paper_view(runs: pd.DataFrame, out: Mapping[str, PathLike], params: 
     _save(fig, out["png"], out["svg"])
 
 
+def _pm_axis(ax: plt.Axes, pms: pd.Series) -> None:
+    """Log Pm axis from 100% (left) down, ticks at the paper's levels."""
+    ax.set_xscale("log")
+    ticks = [t for t in (100, 51.3, 21.1, 7.0, 3.6, 1.9, 1) if pms.min() * 0.9 <= t]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
+    ax.invert_xaxis()
+    ax.set_xlabel("percent of weights remaining (Pm)")
+
+
+def section_oneshot(runs: pd.DataFrame, out: Mapping[str, PathLike], params: Mapping[str, Any]) -> None:
+    """The paper's iterative vs one-shot comparison at equal Pm."""
+    table = paper.iterative_vs_oneshot(runs)
+    _write_csv(table, out["table"])
+    sns.set_theme(style="whitegrid")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, (metric, label) in zip(
+        axes, (("early_stop_iteration", "early-stop iteration"), ("test_acc", "test accuracy at early stop")),
+        strict=True,
+    ):  # fmt: skip
+        for pruning_kind, part in table.groupby("pruning", sort=True):
+            mean = part[f"{metric}_mean"]
+            err = [mean - part[f"{metric}_min"], part[f"{metric}_max"] - mean]
+            ax.errorbar(part["pm"], mean, yerr=err, marker="o", capsize=3, label=f"{pruning_kind} tickets")
+        if table.empty:
+            ax.text(0.5, 0.5, "no one-shot tickets in this run", ha="center", transform=ax.transAxes)
+        else:
+            _pm_axis(ax, table["pm"])
+        ax.set(title=label, ylabel=label)
+    if not table.empty:
+        axes[0].legend()
+    _save(fig, out["png"], out["svg"])
+
+
 SECTIONS: dict[str, Callable[[pd.DataFrame, Mapping[str, PathLike], Mapping[str, Any]], None]] = {
     "pruning_ratios": section_pruning_ratios,
     "accuracy": section_accuracy,
@@ -147,6 +182,7 @@ SECTIONS: dict[str, Callable[[pd.DataFrame, Mapping[str, PathLike], Mapping[str,
     "parameter_importance": section_importance,
     "random_states": section_random_states,
     "paper_view": section_paper_view,
+    "oneshot": section_oneshot,
 }
 
 
@@ -172,10 +208,33 @@ def _fmt(value: float, digits: int = 3) -> str:
     )
 
 
-def summary_markdown(tables: Mapping[str, PathLike], experiment: str, max_ratio: float) -> str:
-    """A short statement of each section's result in numbers."""
+def summary_markdown(
+    tables: Mapping[str, PathLike],
+    experiment: str,
+    max_ratio: float,
+    claims: PathLike | None = None,
+    deviations: list[str] | None = None,
+) -> str:
+    """A short statement of each section's result in numbers; with ``claims`` (the claims table's
+    Markdown) and ``deviations`` first, the paper's claims checked and how the run departs from it."""
     t = {name: pd.read_csv(path) for name, path in tables.items()}
     lines = [f"# Summary of experiment `{experiment}`", ""]
+    seeds = sorted(set(t["paper_view"]["n"])) if "paper_view" in t else []
+    if claims is not None:
+        runs_seeds = int(max(seeds)) if seeds else 0
+        lines += [
+            "## The paper's claims (Frankle & Carbin 2019, LeNet-300-100 on MNIST)",
+            "",
+            f"Networks per level: up to {runs_seeds} seed(s). Mean over seeds, bootstrap 95% interval over "
+            "seeds; test accuracy at the early-stop iteration (minimum validation loss).",
+            "",
+            Path(claims).read_text().rstrip(),
+            "",
+        ]
+    if deviations is not None:
+        lines += ["## Deviations from the paper's protocol", ""]
+        lines += [f"- {d}" for d in deviations] or ["- none"]
+        lines.append("")
 
     ratios = t["pruning_ratios"]
     lines += ["## Desired vs actual pruning", ""]
@@ -255,5 +314,71 @@ def summary_markdown(tables: Mapping[str, PathLike], experiment: str, max_ratio:
     return "\n".join(lines) + "\n"
 
 
-def write_summary(tables: Mapping[str, PathLike], experiment: str, max_ratio: float, out: PathLike) -> None:
-    write_text(out, summary_markdown(tables, experiment, max_ratio))
+def write_summary(
+    tables: Mapping[str, PathLike],
+    experiment: str,
+    max_ratio: float,
+    out: PathLike,
+    claims: PathLike | None = None,
+    deviations: list[str] | None = None,
+) -> None:
+    write_text(out, summary_markdown(tables, experiment, max_ratio, claims, deviations))
+
+
+def write_claims(runs: PathLike, out: Mapping[str, PathLike], params: Mapping[str, Any]) -> None:
+    """The paper's claims checked on ``runs.csv``: CSV and Markdown."""
+    table = paper.claims_table(read_runs(runs), int(params["bootstrap"]), int(params["seed"]))
+    _write_csv(table, out["table"])
+    write_text(out["markdown"], paper.claims_markdown(table))
+
+
+def read_curves(networks: list[tuple[PathLike, PathLike]]) -> pd.DataFrame:
+    """Curve rows of several networks, each tagged with its seed, variant, schedule and Pm."""
+    frames = []
+    for metrics_path, curve_path in networks:
+        m = read_json(metrics_path)
+        curve = pd.read_csv(curve_path)
+        frames.append(curve.assign(seed=m["init_seed"], variant=m["variant"], schedule=m["schedule"],
+                                   weights_remaining_pct=m["weights_remaining_pct"]))  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_test_curves(networks: list[tuple[PathLike, PathLike]], out: Mapping[str, PathLike]) -> None:
+    """The paper's Figure 3: test accuracy over training iterations, tickets at the paper's Pm levels
+    (left) and ticket vs reinit vs random at Pm 51.3% and 21.1% (right); mean and min-max over seeds."""
+    table = paper.curve_table(read_curves(networks))
+    _write_csv(table, out["table"])
+    sns.set_theme(style="whitegrid")
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    iterative = table["schedule"].astype(str).str.startswith("rate-") | (table["variant"] == "dense")
+    palette = sns.color_palette("viridis", len(paper.CURVE_LEVELS))
+    ticket = table[iterative & table["variant"].isin(["ticket", "dense"])]
+    for colour, level in zip(palette, paper.CURVE_LEVELS, strict=True):
+        part = ticket[(ticket["pm"] - level).abs() <= paper.LEVEL_TOLERANCE]
+        if not part.empty:
+            _band(axes[0], part, f"Pm {level:g}%", colour)
+    axes[0].set(title="winning tickets")
+    styles = {"ticket": "-", "reinit": "--", "random": ":"}
+    for colour, level in zip(sns.color_palette("deep", 3), (100.0, 51.3, 21.1), strict=True):
+        for variant, style in styles.items():
+            if level == 100.0 and variant != "ticket":
+                continue
+            wanted = ["dense"] if level == 100.0 else [variant]
+            part = table[iterative & table["variant"].isin(wanted)
+                         & ((table["pm"] - level).abs() <= paper.LEVEL_TOLERANCE)]  # fmt: skip
+            if not part.empty:
+                label = f"Pm {level:g}%" + ("" if level == 100.0 else f" {variant}")
+                _band(axes[1], part, label, colour, style)
+    axes[1].set(title="ticket (solid) vs reinit (dashed) vs random (dotted)")
+    low = table["test_acc_mean"].quantile(0.02) if not table.empty else 0.9
+    for ax in axes:
+        ax.set(xlabel="training iteration", ylim=(max(low - 0.005, 0.0), None))
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("test accuracy")
+    _save(fig, out["png"], out["svg"])
+
+
+def _band(ax: plt.Axes, part: pd.DataFrame, label: str, colour: Any, style: str = "-") -> None:
+    ax.plot(part["iteration"], part["test_acc_mean"], style, color=colour, label=label, linewidth=1)
+    ax.fill_between(part["iteration"], part["test_acc_min"], part["test_acc_max"], color=colour, alpha=0.15,
+                    linewidth=0)  # fmt: skip

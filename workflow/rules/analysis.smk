@@ -160,6 +160,7 @@ rule paper_view:
 
 rule summary:
     input:
+        unpack(paper_summary_inputs),
         pruning_ratios=rules.pruning_ratios.output.table,
         accuracy=rules.accuracy.output.table,
         correlations=rules.correlations.output.table,
@@ -180,5 +181,6 @@ rule summary:
     params:
         experiment=EXPERIMENT,
         max_ratio=config["analysis"]["max_ratio"],
+        deviations=protocol_deviations(config) if PAPER else None,
     script:
         "../scripts/summarise.py"

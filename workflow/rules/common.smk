@@ -22,6 +22,7 @@ from lottery.experiment import (
     schedules,
     training_hparams,
 )
+from lottery.paper import protocol_deviations
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -93,7 +94,8 @@ def schedule_params(wildcards):
 
 def training_params(wildcards):
     """The training settings of one job: ``test_every`` holds only at ``test_curve_rounds`` (round 0
-    is the dense network), 0 elsewhere - a test curve costs about 80% more training time."""
+    is the dense network), 0 elsewhere - a test curve costs about 80% more training time.
+    """
     training = {k: v for k, v in config["training"].items() if k != "test_curve_rounds"}
     rounds = config["training"].get("test_curve_rounds")
     if rounds is not None and int(wildcards.get("round", 0)) not in rounds:
@@ -198,5 +200,56 @@ def analysis_params():
     return canonical({**config["analysis"], "iterative_rounds": iterative})
 
 
+PAPER = config["analysis"]["paper"]
+
+
+def test_curve_rounds():
+    """Rounds whose networks record a test curve (none when training.test_every is 0)."""
+    if not config["training"]["test_every"]:
+        return set()
+    chosen = config["training"]["test_curve_rounds"]
+    longest = max(s.rounds for s in SCHEDULES.values())
+    return set(range(longest + 1)) if chosen is None else set(chosen)
+
+
+def test_curve_networks():
+    """metrics.json and curve.csv of every network with a test curve, as two aligned lists."""
+    rounds = test_curve_rounds()
+    directories = [f"{RESULTS}/{seed}/dense" for seed in REPLICATES if 0 in rounds]
+    for seed in REPLICATES:
+        for name, s in SCHEDULES.items():
+            directories += [
+                f"{RESULTS}/{seed}/{name}/ticket/round-{k}"
+                for k in range(1, s.rounds + 1)
+                if k in rounds
+            ]
+            directories += [
+                f"{RESULTS}/{seed}/{name}/{variant}/round-{k}"
+                for variant in control_variants()
+                for k in control_rounds(s)
+                if k in rounds
+            ]
+    return {
+        "metrics": [f"{d}/metrics.json" for d in directories],
+        "curves": [f"{d}/curve.csv" for d in directories],
+    }
+
+
+def has_oneshot():
+    return any(s.oneshot for s in SCHEDULES.values())
+
+
+def paper_summary_inputs(wildcards):
+    """The claims table for the summary when analysis.paper is on."""
+    return {"claims": f"{ANALYSIS}/claims.md"} if PAPER else {}
+
+
 def all_outputs():
-    return [f"{RESULTS}/runs.csv", f"{RESULTS}/summary.md"]
+    outputs = [f"{RESULTS}/runs.csv", f"{RESULTS}/summary.md"]
+    if PAPER:
+        outputs.append(f"{ANALYSIS}/claims.csv")
+        if test_curve_rounds():
+            outputs.append(f"{FIGURES}/test_curves.png")
+        if has_oneshot():
+            outputs.append(f"{FIGURES}/oneshot.png")
+    return outputs

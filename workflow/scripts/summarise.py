@@ -6,8 +6,10 @@ from lottery.report import write_summary
 snakemake = globals()["snakemake"]
 setup_logging(snakemake.log[0])
 write_summary(
-    dict(snakemake.input.items()),
+    {name: path for name, path in snakemake.input.items() if name != "claims"},
     snakemake.params.experiment,
     snakemake.params.max_ratio,
     snakemake.output.summary,
+    claims=snakemake.input.get("claims"),
+    deviations=snakemake.params.deviations,
 )

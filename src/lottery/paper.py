@@ -1,0 +1,481 @@
+"""The paper's LeNet-300-100 results (Frankle & Carbin, ICLR 2019) checked against a run: one row per
+stated claim, the test-accuracy curves of its Figure 3, iterative vs one-shot, and the list of ways a
+configuration departs from the paper's protocol.
+
+Every claim is computed per seed on paired networks (same θ0, same data order) and summarised by the
+mean over seeds with a bootstrap 95% interval over seeds. ``holds`` applies the criterion written next
+to it; a claim without the networks it needs is "not measured" - never dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+# The Pm levels (percent of weights remaining) of the paper's test-curve figure; 20%/10% per round.
+CURVE_LEVELS = (100.0, 51.3, 21.1, 7.0, 3.6, 1.9)
+LEVEL_TOLERANCE = 0.1  # Pm is matched to a paper level within 0.1 percentage points
+
+# The paper's protocol (../shared/reference/paper-protocol.md), for the list of deviations.
+PROTOCOL = {
+    "iterations": 50_000,
+    "batch_size": 60,
+    "learning_rate": 1.2e-3,
+    "eval_every": 100,
+    "test_every": 100,
+    "validation_size": 5_000,
+    "hidden": [300, 100],
+    "rate": 0.2,
+    "output_rate_factor": 0.5,
+    "rounds": 20,
+    "ticket_trials": 5,
+    "reinits_per_ticket": 3,
+    "random_trials": 10,
+}
+
+
+def iterative_schedule(runs: pd.DataFrame) -> str | None:
+    """The iterative fixed-rate schedule the paper's plots are about: ``rate-0.2`` if present, else the
+    fixed-rate schedule with the most rounds."""
+    schedules = runs.loc[runs["schedule"].astype(str).str.startswith("rate-"), "schedule"]
+    if schedules.empty:
+        return None
+    if (schedules == "rate-0.2").any():
+        return "rate-0.2"
+    return str(runs.loc[schedules.index].groupby("schedule")["round"].max().idxmax())
+
+
+def level_values(
+    runs: pd.DataFrame, variant: str, pm: float, metric: str, schedule: str | None = None
+) -> pd.Series:
+    """``metric`` per seed of ``variant`` at the Pm level ``pm`` (100 is the dense network)."""
+    if pm >= 100.0 - LEVEL_TOLERANCE:
+        rows = runs[runs["variant"] == "dense"]
+    else:
+        schedule = schedule or iterative_schedule(runs)
+        rows = runs[
+            (runs["variant"] == variant)
+            & (runs["schedule"] == schedule)
+            & ((runs["weights_remaining_pct"] - pm).abs() <= LEVEL_TOLERANCE)
+        ]
+    return rows.set_index("seed")[metric].astype(float)
+
+
+def levels_values(
+    runs: pd.DataFrame, variant: str, metric: str, max_pm: float = 100.0, schedule: str | None = None
+) -> pd.DataFrame:
+    """``metric`` of ``variant`` at every pruned level with Pm <= ``max_pm``: seeds x rounds."""
+    schedule = schedule or iterative_schedule(runs)
+    rows = runs[
+        (runs["variant"] == variant)
+        & (runs["schedule"] == schedule)
+        & (runs["weights_remaining_pct"] <= max_pm + LEVEL_TOLERANCE)
+        & (runs["round"] > 0)
+    ]
+    return rows.pivot_table(index="seed", columns="round", values=metric, aggfunc="first").astype(float)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One statement of the paper: what it says, its number, how ours is computed and judged.
+
+    ``paired`` builds the per-seed table the statistic needs; ``statistic`` maps a (resampled) table
+    to a number; ``holds`` judges (estimate, CI low, CI high)."""
+
+    key: str
+    statement: str
+    paper: float | None
+    unit: str
+    criterion: str
+    paired: Callable[[pd.DataFrame], pd.DataFrame]
+    statistic: Callable[[pd.DataFrame], float]
+    holds: Callable[[float, float, float], bool]
+    # The verdict when there are too few seeds for an interval; by default ``holds`` with both bounds
+    # at the estimate (which would make an equivalence criterion demand exactly 0, hence the override).
+    holds_on_estimate: Callable[[float], bool] | None = None
+
+    def judge(self, estimate: float, low: float | None = None, high: float | None = None) -> bool:
+        """The verdict on (estimate, CI); without a CI, on the estimate alone."""
+        if low is None or high is None:
+            if self.holds_on_estimate is not None:
+                return self.holds_on_estimate(estimate)
+            return self.holds(estimate, estimate, estimate)
+        return self.holds(estimate, low, high)
+
+
+Getter = Callable[[pd.DataFrame], "pd.Series | pd.DataFrame"]
+
+
+def _pair(**columns: Getter) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """Per-seed table of named columns (inner join over seeds; level tables add one column per round)."""
+
+    def build(runs: pd.DataFrame) -> pd.DataFrame:
+        parts = []
+        for name, get in columns.items():
+            values = get(runs)
+            if isinstance(values, pd.DataFrame):
+                values = values.add_prefix(f"{name}_")
+            else:
+                values = values.rename(name)
+            parts.append(values)
+        table = pd.concat(parts, axis=1, join="inner")
+        return table.dropna()
+
+    return build
+
+
+def _mean_over_levels(table: pd.DataFrame, a: str, b: str) -> float:
+    """Mean over seeds and levels of ``a_<round> - b_<round>``, in percentage points."""
+    rounds = [c.removeprefix(f"{a}_") for c in table if c.startswith(f"{a}_")]
+    diffs = [table[f"{a}_{r}"] - table[f"{b}_{r}"] for r in rounds if f"{b}_{r}" in table]
+    return 100.0 * float(pd.concat(diffs).mean()) if diffs else math.nan
+
+
+def _ratio_over_levels(table: pd.DataFrame, a: str, b: str) -> float:
+    rounds = [c.removeprefix(f"{a}_") for c in table if c.startswith(f"{a}_")]
+    num = sum(table[f"{a}_{r}"].mean() for r in rounds if f"{b}_{r}" in table)
+    den = sum(table[f"{b}_{r}"].mean() for r in rounds if f"{b}_{r}" in table)
+    return float(num / den) if den else math.nan
+
+
+def _at(variant: str, pm: float, metric: str, schedule: str | None = None):
+    return lambda runs: level_values(runs, variant, pm, metric, schedule)
+
+
+def _levels(variant: str, metric: str, max_pm: float = 100.0, schedule: str | None = None):
+    def get(runs: pd.DataFrame) -> pd.DataFrame:
+        return levels_values(runs, variant, metric, max_pm, schedule or iterative_schedule(runs))
+
+    return get
+
+
+def _oneshot_levels(metric: str, max_pm: float):
+    def get(runs: pd.DataFrame) -> pd.DataFrame:
+        iterative = iterative_schedule(runs)
+        return levels_values(runs, "ticket", metric, max_pm, f"oneshot-{iterative}" if iterative else None)
+
+    return get
+
+
+def _points(a: str, b: str) -> Callable[[pd.DataFrame], float]:
+    return lambda t: 100.0 * float(t[a].mean() - t[b].mean())
+
+
+ES, ACC = "early_stop_iteration", "test_acc"
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim(
+        key="early_stop_21",
+        statement="Winning tickets learn faster: at Pm 21.1% early stopping comes 38% earlier than for "
+        "the original network",
+        paper=38.0,
+        unit="% earlier",
+        criterion="ticket's early-stop iteration below the dense network's (95% CI above 0)",
+        paired=_pair(ticket=_at("ticket", 21.1, ES), dense=_at("dense", 100, ES)),
+        statistic=lambda t: 100.0 * (1.0 - t["ticket"].mean() / t["dense"].mean()),
+        holds=lambda est, lo, hi: lo > 0,
+    ),
+    Claim(
+        key="accuracy_13_5",
+        statement="Test accuracy at early stop rises with pruning: more than 0.3 points above the original "
+        "network at Pm 13.5%",
+        paper=0.3,
+        unit="points",
+        criterion="mean gain >= 0.3 points and 95% CI above 0",
+        paired=_pair(ticket=_at("ticket", 13.5, ACC), dense=_at("dense", 100, ACC)),
+        statistic=_points("ticket", "dense"),
+        holds=lambda est, lo, hi: est >= 0.3 and lo > 0,
+    ),
+    Claim(
+        key="accuracy_3_6",
+        statement="At about Pm 3.6% a winning ticket is back to the original network's test accuracy",
+        paper=0.0,
+        unit="points",
+        criterion="95% CI of the difference contains 0 and |mean| < 0.3 points",
+        paired=_pair(ticket=_at("ticket", 3.6, ACC), dense=_at("dense", 100, ACC)),
+        statistic=_points("ticket", "dense"),
+        holds=lambda est, lo, hi: lo <= 0 <= hi and abs(est) < 0.3,
+        holds_on_estimate=lambda est: abs(est) < 0.3,
+    ),
+    Claim(
+        key="reinit_speed_21",
+        statement="At Pm 21.1% the winning ticket reaches minimum validation loss 2.51x faster than when "
+        "randomly reinitialised",
+        paper=2.51,
+        unit="x",
+        criterion="reinit's early-stop iteration / ticket's > 1 (95% CI above 1)",
+        paired=_pair(ticket=_at("ticket", 21.1, ES), reinit=_at("reinit", 21.1, ES)),
+        statistic=lambda t: float(t["reinit"].mean() / t["ticket"].mean()),
+        holds=lambda est, lo, hi: lo > 1,
+    ),
+    Claim(
+        key="reinit_accuracy_21",
+        statement="At Pm 21.1% the winning ticket is 0.5 points more accurate than when randomly "
+        "reinitialised",
+        paper=0.5,
+        unit="points",
+        criterion="ticket minus reinit test accuracy > 0 (95% CI above 0)",
+        paired=_pair(ticket=_at("ticket", 21.1, ACC), reinit=_at("reinit", 21.1, ACC)),
+        statistic=_points("ticket", "reinit"),
+        holds=lambda est, lo, hi: lo > 0,
+    ),
+    Claim(
+        key="reinit_slower",
+        statement="Randomly reinitialised tickets learn more slowly (early-stop iteration over all pruned "
+        "levels)",
+        paper=None,
+        unit="x",
+        criterion="reinit's mean early-stop iteration / ticket's > 1 (95% CI above 1)",
+        paired=_pair(reinit=_levels("reinit", ES), ticket=_levels("ticket", ES)),
+        statistic=lambda t: _ratio_over_levels(t, "reinit", "ticket"),
+        holds=lambda est, lo, hi: lo > 1,
+    ),
+    Claim(
+        key="reinit_loses_accuracy",
+        statement="Randomly reinitialised tickets lose accuracy as they are pruned (smallest Pm vs the "
+        "original network)",
+        paper=None,
+        unit="points",
+        criterion="reinit at the smallest Pm minus dense < 0 (95% CI below 0)",
+        paired=_pair(reinit=lambda runs: _smallest_level(runs, "reinit", ACC), dense=_at("dense", 100, ACC)),
+        statistic=_points("reinit", "dense"),
+        holds=lambda est, lo, hi: hi < 0,
+    ),
+    Claim(
+        key="random_degrades_fastest",
+        statement="Randomly sampled sparse networks (random pruning) degrade faster than reinitialised "
+        "tickets",
+        paper=None,
+        unit="points",
+        criterion="random minus reinit test accuracy over all pruned levels < 0 (95% CI below 0)",
+        paired=_pair(random=_levels("random", ACC), reinit=_levels("reinit", ACC)),
+        statistic=lambda t: _mean_over_levels(t, "random", "reinit"),
+        holds=lambda est, lo, hi: hi < 0,
+    ),
+    Claim(
+        key="dense_accuracy",
+        statement="The original network reaches about 98% test accuracy",
+        paper=98.0,
+        unit="%",
+        criterion="mean within 0.5 points of 98%",
+        paired=_pair(dense=_at("dense", 100, ACC)),
+        statistic=lambda t: 100.0 * float(t["dense"].mean()),
+        holds=lambda est, lo, hi: abs(est - 98.0) <= 0.5,
+    ),
+    Claim(
+        key="oneshot_accuracy",
+        statement="Iteratively pruned tickets are more accurate than one-shot ones at smaller sizes "
+        "(Pm <= 21.1%)",
+        paper=None,
+        unit="points",
+        criterion="iterative minus one-shot test accuracy over levels Pm <= 21.1% > 0 (95% CI above 0)",
+        paired=_pair(iterative=_levels("ticket", ACC, 21.1), oneshot=_oneshot_levels(ACC, 21.1)),
+        statistic=lambda t: _mean_over_levels(t, "iterative", "oneshot"),
+        holds=lambda est, lo, hi: lo > 0,
+    ),
+    Claim(
+        key="oneshot_speed",
+        statement="Iteratively pruned tickets learn faster than one-shot ones at smaller sizes (Pm <= 21.1%)",
+        paper=None,
+        unit="x",
+        criterion="one-shot's mean early-stop iteration / iterative's > 1 (95% CI above 1)",
+        paired=_pair(oneshot=_oneshot_levels(ES, 21.1), iterative=_levels("ticket", ES, 21.1)),
+        statistic=lambda t: _ratio_over_levels(t, "oneshot", "iterative"),
+        holds=lambda est, lo, hi: lo > 1,
+    ),
+)
+
+
+def _smallest_level(runs: pd.DataFrame, variant: str, metric: str) -> pd.Series:
+    schedule = iterative_schedule(runs)
+    rows = runs[(runs["variant"] == variant) & (runs["schedule"] == schedule)]
+    if rows.empty:
+        return pd.Series(dtype=float)
+    smallest = rows["weights_remaining_pct"].min()
+    return rows[rows["weights_remaining_pct"] == smallest].set_index("seed")[metric].astype(float)
+
+
+def bootstrap_seeds(
+    table: pd.DataFrame, statistic: Callable[[pd.DataFrame], float], resamples: int, seed: int
+) -> tuple[float, float]:
+    """Percentile 95% interval of ``statistic`` over seeds drawn with replacement."""
+    rng = np.random.default_rng(seed)
+    n = len(table)
+    values = [statistic(table.iloc[rng.integers(0, n, n)]) for _ in range(resamples)]
+    low, high = np.nanpercentile(values, [2.5, 97.5])
+    return float(low), float(high)
+
+
+MIN_SEEDS_FOR_CI = 3  # fewer seeds: no interval, and a claim is judged on its point estimate
+
+CLAIM_COLUMNS = (
+    "claim", "statement", "unit", "paper", "ours", "ci_low", "ci_high", "seeds", "criterion", "holds",
+    "paper_in_ci",
+)  # fmt: skip
+
+
+def claims_table(runs: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """One row per claim of :data:`CLAIMS`: the paper's number, ours with its 95% CI, and the verdict."""
+    rows = []
+    for claim in CLAIMS:
+        table = claim.paired(runs)
+        row: dict[str, Any] = {
+            "claim": claim.key,
+            "statement": claim.statement,
+            "unit": claim.unit,
+            "paper": claim.paper,
+            "criterion": claim.criterion,
+            "seeds": len(table),
+        }
+        if table.empty:
+            row.update(ours=math.nan, ci_low=math.nan, ci_high=math.nan, holds="not measured", paper_in_ci="")
+        elif len(table) < MIN_SEEDS_FOR_CI:
+            # A bootstrap over one or two seeds is only their range: judge the point estimate instead.
+            estimate = claim.statistic(table)
+            row.update(ours=estimate, ci_low=math.nan, ci_high=math.nan, paper_in_ci="",
+                       holds="yes" if claim.judge(estimate) else "no")  # fmt: skip
+        else:
+            estimate = claim.statistic(table)
+            low, high = bootstrap_seeds(table, claim.statistic, resamples, seed)
+            row.update(ours=estimate, ci_low=low, ci_high=high,
+                       holds="yes" if claim.judge(estimate, low, high) else "no")  # fmt: skip
+            inside = claim.paper is not None and low <= claim.paper <= high
+            row["paper_in_ci"] = "" if claim.paper is None else ("yes" if inside else "no")
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(CLAIM_COLUMNS))
+
+
+def _num(value: float, unit: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if unit == "x":
+        return f"{value:.2f}x"
+    if unit == "points":
+        return f"{value:+.2f}"
+    return f"{value:.1f}"
+
+
+def claims_markdown(table: pd.DataFrame) -> str:
+    """The claims table in Markdown (the same rows as the CSV)."""
+    lines = [
+        "| claim | paper | ours (mean over seeds) | 95% CI | seeds | criterion | holds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for _, r in table.iterrows():
+        unit = r["unit"]
+        suffix = {"points": " points", "% earlier": "% earlier", "%": "%", "x": ""}[unit]
+        paper = "-" if pd.isna(r["paper"]) else _num(float(r["paper"]), unit) + suffix
+        ours = _num(float(r["ours"]), unit) + ("" if pd.isna(r["ours"]) else suffix)
+        if not pd.isna(r["ci_low"]):
+            ci = f"[{_num(r['ci_low'], unit)}, {_num(r['ci_high'], unit)}]"
+        elif 0 < r["seeds"] < MIN_SEEDS_FOR_CI:
+            ci = f"n/a ({r['seeds']} seed{'s' if r['seeds'] > 1 else ''})"
+        else:
+            ci = "n/a"
+        lines.append(f"| {r['statement']} | {paper} | {ours} | {ci} | {r['seeds']} | {r['criterion']} | "
+                     f"**{r['holds']}** |")  # fmt: skip
+    if ((table["seeds"] > 0) & (table["seeds"] < MIN_SEEDS_FOR_CI)).any():
+        note = (f"With fewer than {MIN_SEEDS_FOR_CI} seeds there is no interval: such a claim is judged "
+                "on its point estimate (the criterion with both CI bounds at the mean; 'back to the "
+                "original accuracy' asks |mean| < 0.3 points).")  # fmt: skip
+        lines += ["", note]
+    return "\n".join(lines) + "\n"
+
+
+def curve_table(curves: pd.DataFrame) -> pd.DataFrame:
+    """Test accuracy over iterations per (variant, schedule, Pm): mean, min and max over seeds.
+
+    ``curves`` holds the curve rows of several networks with their ``seed``, ``variant``,
+    ``schedule`` and ``weights_remaining_pct``; rows without a test evaluation are dropped."""
+    rows = curves.dropna(subset=["test_acc"]).copy()
+    rows["pm"] = rows["weights_remaining_pct"].round(1)
+    table = (
+        rows.groupby(["variant", "schedule", "pm", "iteration"])["test_acc"]
+        .agg(n="count", test_acc_mean="mean", test_acc_min="min", test_acc_max="max")
+        .reset_index()
+    )
+    return table.sort_values(["variant", "schedule", "pm", "iteration"], ascending=[True, True, False, True])
+
+
+def iterative_vs_oneshot(runs: pd.DataFrame) -> pd.DataFrame:
+    """Early-stop iteration and test accuracy of iterative and one-shot tickets at each Pm (the dense
+    network counts for both at 100%): mean, min and max over seeds."""
+    iterative = iterative_schedule(runs)
+    if iterative is None:
+        return pd.DataFrame(columns=["pruning", "pm", "n"])
+    parts = []
+    for label, schedule in (("iterative", iterative), ("one-shot", f"oneshot-{iterative}")):
+        ticket = (runs["variant"] == "ticket") & (runs["schedule"] == schedule)
+        rows = runs[ticket | (runs["variant"] == "dense")]
+        if (rows["variant"] == "ticket").any():
+            parts.append(rows.assign(pruning=label))
+    if not parts:
+        return pd.DataFrame(columns=["pruning", "pm", "n"])
+    table = pd.concat(parts, ignore_index=True)
+    table["pm"] = table["weights_remaining_pct"].round(1)
+    result = table.groupby(["pruning", "pm"]).agg(
+        n=("seed", "size"),
+        early_stop_iteration_mean=("early_stop_iteration", "mean"),
+        early_stop_iteration_min=("early_stop_iteration", "min"),
+        early_stop_iteration_max=("early_stop_iteration", "max"),
+        test_acc_mean=("test_acc", "mean"),
+        test_acc_min=("test_acc", "min"),
+        test_acc_max=("test_acc", "max"),
+    )
+    return result.reset_index().sort_values(["pruning", "pm"], ascending=[True, False]).reset_index(drop=True)
+
+
+def protocol_deviations(config: Mapping[str, Any]) -> list[str]:
+    """How an experiment's configuration departs from the paper's protocol, one sentence each."""
+    p, t, pruning = PROTOCOL, config["training"], config["pruning"]
+    out = []
+    for key in ("iterations", "batch_size", "learning_rate", "eval_every"):
+        if t[key] != p[key]:
+            out.append(f"training.{key} is {t[key]} (the paper: {p[key]}).")
+    if t["test_every"] != p["test_every"]:
+        out.append(
+            f"training.test_every is {t['test_every']} (the paper: a test curve every 100 iterations)."
+        )
+    elif t.get("test_curve_rounds") is not None:
+        out.append(
+            f"The test curve is recorded only at rounds {list(t['test_curve_rounds'])} (the levels of the "
+            "paper's test-curve figure); other networks evaluate the test set at their early-stop "
+            "iteration and at the end, which is all their metrics need."
+        )
+    if config["data"]["validation_size"] != p["validation_size"]:
+        out.append(f"data.validation_size is {config['data']['validation_size']} (the paper: 5,000).")
+    if list(config["model"]["hidden"]) != p["hidden"]:
+        out.append(f"model.hidden is {list(config['model']['hidden'])} (the paper: LeNet-300-100).")
+    if pruning["method"] != "layerwise" or pruning["output_rate_factor"] != p["output_rate_factor"]:
+        out.append(f"pruning is {pruning['method']} with output_rate_factor {pruning['output_rate_factor']} "
+                   "(the paper: layer-wise, output layer at half rate).")  # fmt: skip
+    fixed = [s for s in pruning.get("schedules", []) if "rate" in s and not s.get("oneshot")]
+    if not any(s["rate"] == p["rate"] and s["rounds"] >= p["rounds"] for s in fixed):
+        out.append("No iterative schedule of 20 rounds at 20% per round (the paper: Pm down to 1.2%).")
+    if not any(s.get("oneshot") for s in pruning.get("schedules", [])):
+        out.append("No one-shot tickets at the iterative levels.")
+    seeds = len(config["seeds"]["init"])
+    if seeds != p["ticket_trials"]:
+        out.append(f"{seeds} seed(s) (the paper: 5 trials of winning tickets).")
+    variants = config["variants"]
+    if variants["reinit"]:
+        out.append(f"One random reinitialisation per ticket and seed (the paper: {p['reinits_per_ticket']}).")
+    else:
+        out.append("No randomly reinitialised tickets.")
+    if variants["random"]:
+        out.append(
+            f"One random pruning mask per level and seed, {seeds} in all (the paper: {p['random_trials']} "
+            "random sparse networks)."
+        )
+    else:
+        out.append("No randomly pruned networks.")
+    out.append(
+        "Inputs are normalised with the training split's mean and standard deviation (the paper does "
+        "not say how it scaled them)."
+    )
+    return out

@@ -1,0 +1,194 @@
+"""The paper's claims, curves and protocol deviations on small synthetic runs tables with known answers."""
+
+import math
+
+import pandas as pd
+import pytest
+import yaml
+
+from lottery import paper
+from lottery.report import summary_markdown
+
+from .conftest import ROOT
+
+# Pm per round of the 20%/10% schedule (the reference table), rounds 0..20.
+PM = [100, 80.0, 64.1, 51.3, 41.1, 32.9, 26.3, 21.1, 16.9, 13.5, 10.8, 8.7, 7.0, 5.6, 4.5, 3.6, 2.9, 2.3, 1.9,
+      1.5, 1.2]  # fmt: skip
+
+
+def _runs(seeds=(1, 2, 3), variants=("ticket", "reinit", "random"), oneshot=True, noise=0.0):
+    """Tickets stop at 3,100 at Pm 21.1% against 5,000 dense (38% earlier), reinit at 7,781 (2.51x);
+    accuracies: dense 0.980, ticket +0.4 points at 13.5%, reinit -0.5 points, random -1 point."""
+    rows = []
+    for seed in seeds:
+        jitter = noise * (seed - 2)
+        rows.append(
+            {
+                "seed": seed,
+                "variant": "dense",
+                "schedule": "dense",
+                "round": 0,
+                "weights_remaining_pct": 100.0,
+                "early_stop_iteration": 5000,
+                "test_acc": 0.980 + jitter,
+            }
+        )
+        for k in range(1, 21):
+            ticket_acc = (
+                0.984 if PM[k] == 13.5 else 0.981 if PM[k] > 3.6 else 0.980 if PM[k] == 3.6 else 0.975
+            )
+            accs = {"ticket": ticket_acc, "reinit": ticket_acc - 0.005, "random": ticket_acc - 0.010}
+            stops = {
+                "ticket": 3100 if PM[k] == 21.1 else 4000,
+                "reinit": 7781 if PM[k] == 21.1 else 8000,
+                "random": 9000,
+            }
+            for variant in variants:
+                rows.append(
+                    {
+                        "seed": seed,
+                        "variant": variant,
+                        "schedule": "rate-0.2",
+                        "round": k,
+                        "weights_remaining_pct": PM[k] + 0.01,
+                        "early_stop_iteration": stops[variant],
+                        "test_acc": accs[variant] + jitter,
+                    }
+                )
+            if oneshot:
+                rows.append({"seed": seed, "variant": "ticket", "schedule": "oneshot-rate-0.2", "round": k,
+                             "weights_remaining_pct": PM[k] + 0.01, "early_stop_iteration": 6000,
+                             "test_acc": ticket_acc - 0.002 + jitter})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_claims_with_known_answers():
+    table = paper.claims_table(_runs(), resamples=200).set_index("claim")
+    assert table.loc["early_stop_21", "ours"] == pytest.approx(38.0)
+    assert table.loc["accuracy_13_5", "ours"] == pytest.approx(0.4)
+    assert table.loc["accuracy_3_6", "ours"] == pytest.approx(0.0, abs=1e-9)
+    assert table.loc["reinit_speed_21", "ours"] == pytest.approx(7781 / 3100)
+    assert table.loc["reinit_accuracy_21", "ours"] == pytest.approx(0.5)
+    assert table.loc["random_degrades_fastest", "ours"] == pytest.approx(-0.5)
+    assert table.loc["dense_accuracy", "ours"] == pytest.approx(98.0)
+    assert table.loc["oneshot_accuracy", "ours"] == pytest.approx(0.2)
+    assert table.loc["oneshot_speed", "ours"] == pytest.approx(14 * 6000 / (3100 + 13 * 4000))  # Pm <= 21.1
+    assert set(table["holds"]) == {"yes"}
+    assert (table["seeds"] == 3).all()
+    assert table.loc["early_stop_21", "paper_in_ci"] == "yes"
+
+
+def test_a_claim_that_fails_is_reported_as_failing():
+    runs = _runs()
+    runs.loc[(runs["variant"] == "reinit"), "test_acc"] += 0.02  # reinit now beats the ticket
+    table = paper.claims_table(runs, resamples=200).set_index("claim")
+    assert table.loc["reinit_accuracy_21", "holds"] == "no"
+    assert table.loc["reinit_accuracy_21", "ours"] < 0
+
+
+def test_missing_networks_are_not_measured():
+    table = paper.claims_table(_runs(variants=("ticket",), oneshot=False), resamples=100).set_index("claim")
+    for claim in ("reinit_speed_21", "random_degrades_fastest", "oneshot_accuracy"):
+        assert table.loc[claim, "holds"] == "not measured"
+        assert math.isnan(table.loc[claim, "ours"])
+    assert table.loc["early_stop_21", "holds"] == "yes"
+
+
+def test_bootstrap_interval_covers_the_seeds_spread():
+    table = paper.claims_table(_runs(noise=0.002), resamples=500).set_index("claim")
+    low, high = table.loc["dense_accuracy", ["ci_low", "ci_high"]]
+    assert 97.8 <= low < 98.0 < high <= 98.2
+
+
+def test_claims_markdown_has_a_row_per_claim():
+    text = paper.claims_markdown(paper.claims_table(_runs(), resamples=100))
+    assert text.count("\n") == len(paper.CLAIMS) + 2
+    assert "2.51x" in text and "**yes**" in text
+
+
+def test_too_few_seeds_for_an_interval_are_judged_on_the_point_estimate():
+    runs = _runs(seeds=(1, 2))
+    runs.loc[(runs["variant"] == "reinit") & (runs["seed"] == 2), "test_acc"] += 0.02  # seed 2: reinit wins
+    table = paper.claims_table(runs, resamples=100).set_index("claim")
+    assert (table["seeds"] == 2).all()
+    assert table["ci_low"].isna().all() and table["ci_high"].isna().all()
+    # Mean ticket - reinit = 0.5 - 1.0 = -0.5 points: judged on the mean, it fails.
+    assert table.loc["reinit_accuracy_21", "ours"] == pytest.approx(-0.5)
+    assert table.loc["reinit_accuracy_21", "holds"] == "no"
+    assert table.loc["early_stop_21", "holds"] == "yes"
+    assert table.loc["accuracy_3_6", "holds"] == "yes"  # an equivalence claim: |mean| < 0.3 points
+    text = paper.claims_markdown(table.reset_index())
+    assert "n/a (2 seeds)" in text and "point estimate" in text
+
+
+def test_iterative_vs_oneshot_table():
+    table = paper.iterative_vs_oneshot(_runs())
+    assert set(table["pruning"]) == {"iterative", "one-shot"}
+    dense = table[table["pm"] == 100.0]
+    assert list(dense["n"]) == [3, 3]  # the dense network is the first point of both
+    one_shot = table[(table["pruning"] == "one-shot") & (table["pm"] == 21.1)]
+    assert one_shot["early_stop_iteration_mean"].item() == 6000
+
+
+def test_curve_table_aggregates_over_seeds():
+    curves = pd.DataFrame({
+        "seed": [1, 1, 2, 2], "variant": "ticket", "schedule": "rate-0.2", "weights_remaining_pct": 21.13,
+        "iteration": [100, 200, 100, 200], "test_acc": [0.9, 0.95, 0.92, None],
+    })  # fmt: skip
+    table = paper.curve_table(curves)
+    first = table[table["iteration"] == 100].iloc[0]
+    assert (first["n"], first["test_acc_mean"], first["test_acc_min"], first["test_acc_max"]) == (
+        2,
+        pytest.approx(0.91),
+        0.9,
+        0.92,
+    )
+    assert table[table["iteration"] == 200]["n"].item() == 1  # a row without a test evaluation is dropped
+
+
+def _config(path):
+    """A config file merged over the schema's defaults, as Snakemake sees it."""
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((ROOT / path).read_text())
+    validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    return config
+
+
+def test_paper_config_deviations_are_only_the_documented_ones():
+    deviations = paper.protocol_deviations(_config("config/paper.yaml"))
+    text = " ".join(deviations)
+    assert "One random reinitialisation per ticket" in text and "One random pruning mask" in text
+    assert "test curve is recorded only at rounds [0, 3, 7, 12, 15, 18]" in text
+    for word in ("iterations", "batch_size", "learning_rate", "seed(s)", "No iterative", "No one-shot"):
+        assert word not in text, word
+    assert len(deviations) == 4
+
+
+def test_default_config_deviations_name_the_short_training():
+    text = " ".join(paper.protocol_deviations(_config("config/config.yaml")))
+    assert "training.iterations is 8000 (the paper: 50000)" in text
+    assert "No one-shot tickets" in text and "2 seed(s)" in text
+
+
+def test_summary_lists_claims_and_deviations(tmp_path):
+    runs = _runs()
+    tables = {}
+    from lottery import analysis
+
+    empty = pd.DataFrame(columns=["prune_iter", "prune_ratio", "actual_ratio", "shortfall"])
+    for name, frame in {
+        "pruning_ratios": empty,
+        "accuracy": pd.DataFrame(columns=["variant", "prune_ratio", "test_acc_mean"]),
+        "correlations": pd.DataFrame(columns=["metric", "variant", "levels"]),
+        "parameter_importance": pd.DataFrame(columns=["variant", "parameter", "importance", "correlation"]),
+        "random_states": pd.DataFrame(columns=["seed", "prune_ratio", "best_val_acc"]),
+        "paper_view": analysis.paper_view(runs),
+    }.items():
+        tables[name] = tmp_path / f"{name}.csv"
+        frame.to_csv(tables[name], index=False)
+    claims = tmp_path / "claims.md"
+    claims.write_text(paper.claims_markdown(paper.claims_table(runs, resamples=100)))
+    text = summary_markdown(tables, "paper", 0.85, claims, ["One reinit per ticket."])
+    assert "## The paper's claims" in text and "up to 3 seed(s)" in text
+    assert "## Deviations from the paper's protocol\n\n- One reinit per ticket." in text
