@@ -192,3 +192,6 @@ def test_summary_lists_claims_and_deviations(tmp_path):
     text = summary_markdown(tables, "paper", 0.85, claims, ["One reinit per ticket."])
     assert "## The paper's claims" in text and "up to 3 seed(s)" in text
     assert "## Deviations from the paper's protocol\n\n- One reinit per ticket." in text
+    # Without a {ratio, rounds} sweep every seed-report section says so instead of an empty table.
+    assert text.count("No {ratio, rounds} schedule in this experiment") == 5
+    assert "| variant | levels |" not in text

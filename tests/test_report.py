@@ -1,5 +1,6 @@
 """Every report section writes its table and figure, with and without a sweep in the experiment."""
 
+import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
@@ -16,6 +17,9 @@ def _fixed_rate_only():
     ])  # fmt: skip
 
 
+SWEEP_SECTIONS = {"pruning_ratios", "accuracy", "parameter_importance", "random_states"}
+
+
 @pytest.mark.parametrize("kind", ["sweep", "fixed-rate only"])
 def test_sections_and_summary(tmp_path, kind):
     if kind == "sweep":
@@ -30,11 +34,15 @@ def test_sections_and_summary(tmp_path, kind):
         out = {
             k: tmp_path / f"{section}.{ext}" for k, ext in (("table", "csv"), ("png", "png"), ("svg", "svg"))
         }
-        report.write_section(section, tmp_path / "runs.csv", out, params)
+        with plt.rc_context({"svg.fonttype": "none"}):  # text stays text: the note can be searched
+            report.write_section(section, tmp_path / "runs.csv", out, params)
         tables[section] = out["table"]
         assert out["table"].stat().st_size > 0
         if section != "correlations":
             assert out["png"].stat().st_size > 1000 and out["svg"].stat().st_size > 1000
+            # A sweep section without a sweep says so instead of drawing empty axes.
+            noted = "No {ratio, rounds} schedule" in out["svg"].read_text()
+            assert noted == (kind != "sweep" and section in SWEEP_SECTIONS), section
     summary = report.summary_markdown(tables, "x", 0.85)
     assert "## The paper's view" in summary
     if kind == "sweep":

@@ -30,7 +30,12 @@ def _variants(table: pd.DataFrame) -> list[str]:
     return [v for v in VARIANT_ORDER if v in present] + sorted(v for v in present if v not in VARIANT_ORDER)
 
 
-def _save(fig: plt.Figure, png: PathLike, svg: PathLike) -> None:
+def _save(fig: plt.Figure, png: PathLike, svg: PathLike, empty_note: str | None = None) -> None:
+    # A section with nothing to draw (e.g. the seed report's sweep sections in config/paper.yaml)
+    # says why (``empty_note``) rather than showing empty axes.
+    if empty_note:
+        fig.text(0.5, 0.5, empty_note, ha="center", va="center", fontsize=14,
+                 bbox={"facecolor": "white", "edgecolor": "grey"})  # fmt: skip
     for path, fmt in ((png, "png"), (svg, "svg")):
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight", metadata={"Date": None}
@@ -64,7 +69,7 @@ def section_pruning_ratios(
             ax.text(0.5, 0.5, f"no {rounds}-round schedule", ha="center", transform=ax.transAxes)
     axes[0].set_ylabel("fraction of all weights pruned")
     axes[0].legend(loc="upper left")
-    _save(fig, out["png"], out["svg"])
+    _save(fig, out["png"], out["svg"], NO_SWEEP if table.empty else None)
 
 
 def section_accuracy(runs: pd.DataFrame, out: Mapping[str, PathLike], params: Mapping[str, Any]) -> None:
@@ -76,7 +81,7 @@ def section_accuracy(runs: pd.DataFrame, out: Mapping[str, PathLike], params: Ma
         sns.lineplot(data=swept, x="prune_ratio", y=metric, hue="variant", hue_order=_variants(swept),
                      estimator="mean", errorbar=_minmax, marker="o", ax=ax)  # fmt: skip
         ax.set(title=f"{label} accuracy at early stop", xlabel="prune ratio", ylabel="accuracy")
-    _save(fig, out["png"], out["svg"])
+    _save(fig, out["png"], out["svg"], NO_SWEEP if swept.empty else None)
 
 
 def section_correlations(runs: pd.DataFrame, out: Mapping[str, PathLike], params: Mapping[str, Any]) -> None:
@@ -96,7 +101,7 @@ def section_importance(runs: pd.DataFrame, out: Mapping[str, PathLike], params: 
         sns.barplot(data=table, x="variant", y=column, hue="parameter", order=order, ax=ax)
         ax.set(title=f"{column} with respect to validation accuracy", xlabel="")
     axes[1].axhline(0, color="grey", linewidth=0.8)
-    _save(fig, out["png"], out["svg"])
+    _save(fig, out["png"], out["svg"], NO_SWEEP if table.empty else None)
 
 
 def section_random_states(runs: pd.DataFrame, out: Mapping[str, PathLike], params: Mapping[str, Any]) -> None:
@@ -114,7 +119,7 @@ def section_random_states(runs: pd.DataFrame, out: Mapping[str, PathLike], param
                     color="black", alpha=0.1, label="min-max over states")  # fmt: skip
     ax.set(title="best validation accuracy per prune ratio", xlabel="prune ratio", ylabel="accuracy")
     ax.legend()
-    _save(fig, out["png"], out["svg"])
+    _save(fig, out["png"], out["svg"], NO_SWEEP if best.empty else None)
 
 
 def section_paper_view(runs: pd.DataFrame, out: Mapping[str, PathLike], params: Mapping[str, Any]) -> None:
@@ -165,14 +170,12 @@ def section_oneshot(runs: pd.DataFrame, out: Mapping[str, PathLike], params: Map
             mean = part[f"{metric}_mean"]
             err = [mean - part[f"{metric}_min"], part[f"{metric}_max"] - mean]
             ax.errorbar(part["pm"], mean, yerr=err, marker="o", capsize=3, label=f"{pruning_kind} tickets")
-        if table.empty:
-            ax.text(0.5, 0.5, "no one-shot tickets in this run", ha="center", transform=ax.transAxes)
-        else:
+        if not table.empty:
             _pm_axis(ax, table["pm"])
         ax.set(title=label, ylabel=label)
     if not table.empty:
         axes[0].legend()
-    _save(fig, out["png"], out["svg"])
+    _save(fig, out["png"], out["svg"], "No one-shot tickets in this experiment." if table.empty else None)
 
 
 SECTIONS: dict[str, Callable[[pd.DataFrame, Mapping[str, PathLike], Mapping[str, Any]], None]] = {
@@ -208,6 +211,9 @@ def _fmt(value: float, digits: int = 3) -> str:
     )
 
 
+NO_SWEEP = "No {ratio, rounds} schedule in this experiment."
+
+
 def summary_markdown(
     tables: Mapping[str, PathLike],
     experiment: str,
@@ -239,7 +245,7 @@ def summary_markdown(
     ratios = t["pruning_ratios"]
     lines += ["## Desired vs actual pruning", ""]
     if ratios.empty:
-        lines.append("No {ratio, rounds} schedule in this experiment.")
+        lines.append(NO_SWEEP)
     for rounds, part in ratios.groupby("prune_iter"):
         worst = part.loc[part["shortfall"].idxmax()]
         lines.append(
@@ -257,7 +263,7 @@ def summary_markdown(
         "",
     ]
     if accuracy.empty:
-        lines.append("No {ratio, rounds} schedule in this experiment: see the paper's view below.")
+        lines.append(NO_SWEEP[:-1] + ": see the paper's view below.")
     else:
         ratios_seen = sorted(set(accuracy["prune_ratio"]))
         lines += ["| variant | " + " | ".join(f"{r:g}" for r in ratios_seen) + " |"]
@@ -269,10 +275,13 @@ def summary_markdown(
 
     corr = t["correlations"]
     lines += ["", "## Correlation of prune ratio with validation accuracy", ""]
-    lines += [
-        "| variant | levels | n | Pearson [95% CI] | p | Spearman [95% CI] | p |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    if corr.empty:
+        lines.append(NO_SWEEP)
+    else:
+        lines += [
+            "| variant | levels | n | Pearson [95% CI] | p | Spearman [95% CI] | p |",
+            "|---|---|---|---|---|---|---|",
+        ]
     for _, r in corr[corr["metric"] == "val_acc"].iterrows():
         lines.append(
             f"| {r['variant']} | {r['levels']} | {r['n']} | {_fmt(r['pearson'])} "
@@ -280,13 +289,16 @@ def summary_markdown(
             f"{_fmt(r['spearman'])} [{_fmt(r['spearman_ci_low'])}, {_fmt(r['spearman_ci_high'])}] | "
             f"{_fmt(r['spearman_p'], 4)} |"
         )
-    lines.append(
-        f"(The seed report: 0.596 for reinit and 0.619 for ticket over levels <= {max_ratio:g}; "
-        "negative for random.)"
-    )
+    if not corr.empty:
+        lines.append(
+            f"(The seed report: 0.596 for reinit and 0.619 for ticket over levels <= {max_ratio:g}; "
+            "negative for random.)"
+        )
 
     importance = t["parameter_importance"]
     lines += ["", "## Parameter importance for validation accuracy", ""]
+    if importance.empty:
+        lines.append(NO_SWEEP)
     for variant, part in importance.groupby("variant"):
         cells = [f"{r['parameter']} importance {_fmt(r['importance'])}, correlation {_fmt(r['correlation'])}"
                  for _, r in part.iterrows()]  # fmt: skip
@@ -294,6 +306,8 @@ def summary_markdown(
 
     states = t["random_states"]
     lines += ["", "## Results per random state (best validation accuracy over all runs of a state)", ""]
+    if states.empty:
+        lines.append(NO_SWEEP)
     for seed, part in states.groupby("seed"):
         best = part.loc[part["best_val_acc"].idxmax()]
         lines.append(
