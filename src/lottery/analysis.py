@@ -177,15 +177,18 @@ def paper_view(runs: pd.DataFrame) -> pd.DataFrame:
     parts = [table[table["variant"] != "dense"]]
     for variant in sorted(set(parts[0]["variant"])):
         parts.append(dense.assign(variant=variant))
-    table = pd.concat(parts, ignore_index=True)
-    grouped = table.groupby(["variant", "pm"])
-    result = grouped.agg(
+    return summarise_by_pm(pd.concat(parts, ignore_index=True), "variant")
+
+
+def summarise_by_pm(table: pd.DataFrame, group: str) -> pd.DataFrame:
+    """Per ``group`` and Pm level (column ``pm``): the number of networks and the mean, min and max of
+    the early-stop iteration and the test accuracy at early stop, from 100% down."""
+    result = table.groupby([group, "pm"]).agg(
         n=("seed", "size"),
-        early_stop_iteration_mean=("early_stop_iteration", "mean"),
-        early_stop_iteration_min=("early_stop_iteration", "min"),
-        early_stop_iteration_max=("early_stop_iteration", "max"),
-        test_acc_mean=("test_acc", "mean"),
-        test_acc_min=("test_acc", "min"),
-        test_acc_max=("test_acc", "max"),
-    ).reset_index()
-    return result.sort_values(["variant", "pm"], ascending=[True, False]).reset_index(drop=True)
+        **{
+            f"{metric}_{stat}": (metric, stat)
+            for metric in ("early_stop_iteration", "test_acc")
+            for stat in ("mean", "min", "max")
+        },
+    )
+    return result.reset_index().sort_values([group, "pm"], ascending=[True, False]).reset_index(drop=True)

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lottery.analysis import summarise_by_pm
+
 # The Pm levels (percent of weights remaining) of the paper's test-curve figure; 20%/10% per round.
 CURVE_LEVELS = (100.0, 51.3, 21.1, 7.0, 3.6, 1.9)
 LEVEL_TOLERANCE = 0.1  # Pm is matched to a paper level within 0.1 percentage points
@@ -334,18 +336,16 @@ def claims_table(runs: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> pd
         }
         if table.empty:
             row.update(ours=math.nan, ci_low=math.nan, ci_high=math.nan, holds="not measured", paper_in_ci="")
-        elif len(table) < MIN_SEEDS_FOR_CI:
-            # A bootstrap over one or two seeds is only their range: judge the point estimate instead.
-            estimate = claim.statistic(table)
-            row.update(ours=estimate, ci_low=math.nan, ci_high=math.nan, paper_in_ci="",
-                       holds="yes" if claim.judge(estimate) else "no")  # fmt: skip
         else:
             estimate = claim.statistic(table)
-            low, high = bootstrap_seeds(table, claim.statistic, resamples, seed)
-            row.update(ours=estimate, ci_low=low, ci_high=high,
+            # A bootstrap over one or two seeds is only their range: below that, judge the estimate alone.
+            enough = len(table) >= MIN_SEEDS_FOR_CI
+            low, high = bootstrap_seeds(table, claim.statistic, resamples, seed) if enough else (None, None)
+            row.update(ours=estimate, ci_low=math.nan if low is None else low,
+                       ci_high=math.nan if high is None else high,
                        holds="yes" if claim.judge(estimate, low, high) else "no")  # fmt: skip
-            inside = claim.paper is not None and low <= claim.paper <= high
-            row["paper_in_ci"] = "" if claim.paper is None else ("yes" if inside else "no")
+            inside = low is not None and claim.paper is not None and low <= claim.paper <= high
+            row["paper_in_ci"] = "" if claim.paper is None or low is None else ("yes" if inside else "no")
         rows.append(row)
     return pd.DataFrame(rows, columns=list(CLAIM_COLUMNS))
 
@@ -418,16 +418,7 @@ def iterative_vs_oneshot(runs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["pruning", "pm", "n"])
     table = pd.concat(parts, ignore_index=True)
     table["pm"] = table["weights_remaining_pct"].round(1)
-    result = table.groupby(["pruning", "pm"]).agg(
-        n=("seed", "size"),
-        early_stop_iteration_mean=("early_stop_iteration", "mean"),
-        early_stop_iteration_min=("early_stop_iteration", "min"),
-        early_stop_iteration_max=("early_stop_iteration", "max"),
-        test_acc_mean=("test_acc", "mean"),
-        test_acc_min=("test_acc", "min"),
-        test_acc_max=("test_acc", "max"),
-    )
-    return result.reset_index().sort_values(["pruning", "pm"], ascending=[True, False]).reset_index(drop=True)
+    return summarise_by_pm(table, "pruning")
 
 
 def protocol_deviations(config: Mapping[str, Any]) -> list[str]:

@@ -122,60 +122,45 @@ def section_random_states(runs: pd.DataFrame, out: Mapping[str, PathLike], param
     _save(fig, out["png"], out["svg"], NO_SWEEP if best.empty else None)
 
 
-def section_paper_view(runs: pd.DataFrame, out: Mapping[str, PathLike], params: Mapping[str, Any]) -> None:
-    table = analysis.paper_view(runs)
-    _write_csv(table, out["table"])
+def _pm_panels(
+    curves: list[tuple[str, pd.DataFrame]], out: Mapping[str, PathLike], empty_note: str | None = None
+) -> None:
+    """The paper's two panels, early-stop iteration and test accuracy at early stop against Pm (log axis,
+    100% on the left): one line per (label, table of :func:`analysis.summarise_by_pm`), min/max bars."""
     sns.set_theme(style="whitegrid")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, (metric, label) in zip(
+    pms = pd.concat([part["pm"] for _, part in curves]) if curves else pd.Series(dtype=float)
+    for ax, (metric, title) in zip(
         axes, (("early_stop_iteration", "early-stop iteration"), ("test_acc", "test accuracy at early stop")),
         strict=True,
     ):  # fmt: skip
-        for variant in _variants(table):
-            part = table[table["variant"] == variant]
+        for label, part in curves:
             mean = part[f"{metric}_mean"]
             err = [mean - part[f"{metric}_min"], part[f"{metric}_max"] - mean]
-            ax.errorbar(part["pm"], mean, yerr=err, marker="o", capsize=3, label=variant)
+            ax.errorbar(part["pm"], mean, yerr=err, marker="o", capsize=3, label=label)
         ax.set_xscale("log")
-        ticks = [t for t in (100, 51.3, 21.1, 7.0, 3.6, 1.9, 1) if table["pm"].min() * 0.9 <= t]
+        ticks = [t for t in (*paper.CURVE_LEVELS, 1) if pms.empty or pms.min() * 0.9 <= t]
         ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
         ax.minorticks_off()
         ax.invert_xaxis()
-        ax.set(title=label, xlabel="percent of weights remaining (Pm)", ylabel=label)
-    axes[0].legend()
-    _save(fig, out["png"], out["svg"])
+        ax.set(title=title, xlabel="percent of weights remaining (Pm)", ylabel=title)
+    if curves:
+        axes[0].legend()
+    _save(fig, out["png"], out["svg"], empty_note if not curves else None)
 
 
-def _pm_axis(ax: plt.Axes, pms: pd.Series) -> None:
-    """Log Pm axis from 100% (left) down, ticks at the paper's levels."""
-    ax.set_xscale("log")
-    ticks = [t for t in (100, 51.3, 21.1, 7.0, 3.6, 1.9, 1) if pms.min() * 0.9 <= t]
-    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-    ax.minorticks_off()
-    ax.invert_xaxis()
-    ax.set_xlabel("percent of weights remaining (Pm)")
+def section_paper_view(runs: pd.DataFrame, out: Mapping[str, PathLike], params: Mapping[str, Any]) -> None:
+    table = analysis.paper_view(runs)
+    _write_csv(table, out["table"])
+    _pm_panels([(v, table[table["variant"] == v]) for v in _variants(table)], out)
 
 
 def section_oneshot(runs: pd.DataFrame, out: Mapping[str, PathLike], params: Mapping[str, Any]) -> None:
     """The paper's iterative vs one-shot comparison at equal Pm."""
     table = paper.iterative_vs_oneshot(runs)
     _write_csv(table, out["table"])
-    sns.set_theme(style="whitegrid")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, (metric, label) in zip(
-        axes, (("early_stop_iteration", "early-stop iteration"), ("test_acc", "test accuracy at early stop")),
-        strict=True,
-    ):  # fmt: skip
-        for pruning_kind, part in table.groupby("pruning", sort=True):
-            mean = part[f"{metric}_mean"]
-            err = [mean - part[f"{metric}_min"], part[f"{metric}_max"] - mean]
-            ax.errorbar(part["pm"], mean, yerr=err, marker="o", capsize=3, label=f"{pruning_kind} tickets")
-        if not table.empty:
-            _pm_axis(ax, table["pm"])
-        ax.set(title=label, ylabel=label)
-    if not table.empty:
-        axes[0].legend()
-    _save(fig, out["png"], out["svg"], "No one-shot tickets in this experiment." if table.empty else None)
+    curves = [(f"{kind} tickets", part) for kind, part in table.groupby("pruning", sort=True)]
+    _pm_panels(curves, out, "No one-shot tickets in this experiment.")
 
 
 SECTIONS: dict[str, Callable[[pd.DataFrame, Mapping[str, PathLike], Mapping[str, Any]], None]] = {
