@@ -7,13 +7,19 @@ each workflow step logs how long its own work took ("step ... finished in X s").
 run's wall time holds - scheduling, process starts, imports, cores left idle - is overhead:
 
     overhead = 1 - (sum of the jobs' own work) / (cores x wall time)
+
+It also splits the overhead: for every job with a ``benchmark:`` file (the trainings), its wall time
+there minus its own work is the cost of starting it (Python, Snakemake's script preamble,
+``import torch``, loading the data); the rest is scheduling and cores left idle.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,6 +35,23 @@ def job_work(log: Path) -> float:
     """Seconds of a job's own work: its outermost step (steps may nest)."""
     durations = [float(m[2]) for m in STEP.finditer(log.read_text())]
     return max(durations, default=0.0)
+
+
+def start_costs(workdir: Path) -> list[float]:
+    """Per benchmarked job: its wall time (benchmark file) minus its own work (its log)."""
+    costs = []
+    for tsv in sorted(workdir.glob("results/*/benchmarks/**/*.tsv")):
+        experiment, relative = (
+            tsv.relative_to(workdir / "results").parts[0],
+            tsv.relative_to(
+                workdir / "results" / tsv.relative_to(workdir / "results").parts[0] / "benchmarks"
+            ),
+        )
+        log = workdir / "logs" / experiment / relative.with_suffix(".log")
+        with tsv.open() as handle:
+            wall = float(next(csv.DictReader(handle, delimiter="\t"))["s"])
+        costs.append(wall - job_work(log))
+    return costs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"| {len(logs)} | {wall:.1f} s | {work:.1f} s | {args.cores * wall:.1f} s | {100 * overhead:.1f}% |"
     )
+    costs = start_costs(workdir)
+    if costs:
+        share = sum(costs) / (args.cores * wall)
+        print()
+        print(
+            f"Starting the {len(costs)} benchmarked jobs (trainings): "
+            f"median {statistics.median(costs):.2f} s each, {sum(costs):.1f} s in all = "
+            f"{100 * share:.1f}% of cores x wall; scheduling and idle cores: "
+            f"{100 * (overhead - share):.1f}%."
+        )
     if not args.keep:
         shutil.rmtree(workdir)
     return 0

@@ -145,3 +145,7 @@ def test_normalisation_uses_training_statistics(tmp_path):
     assert abs(float(loaded.train_x.mean())) < 1e-4
     assert float(loaded.train_x.std()) == pytest.approx(1.0, abs=1e-3)
     assert loaded.test_x.shape == (200, 784)
+    # The background is exactly the normalised blank pixel, so evaluation can skip those pixels.
+    blank = dataset["test_images"].reshape(200, -1) == 0
+    assert torch.equal(loaded.test_x == loaded.background, blank)
+    assert 0.5 < float(blank.float().mean()) < 0.95

@@ -1,10 +1,20 @@
+from dataclasses import replace
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from lottery import pruning
 from lottery.model import Architecture, glorot_normal_init, prunable
-from lottery.training import BatchOrder, TrainingHparams, train
+from lottery.training import (
+    BatchOrder,
+    SparseInputs,
+    TrainingHparams,
+    as_evaluation_inputs,
+    evaluate,
+    forward,
+    train,
+)
 
 ARCH = Architecture(input_size=20, hidden=(16, 8), num_classes=4)
 
@@ -102,3 +112,51 @@ def test_mismatched_input_size_is_a_clear_error(tiny_data):
     init = glorot_normal_init(Architecture(input_size=784), seed=1)
     with pytest.raises(ValueError, match="784 inputs but the data have 20"):
         train(init, pruning.dense_masks(prunable(init)), tiny_data, TrainingHparams(iterations=1), 0)
+
+
+def _with_background(data, fraction=0.8, seed=0):
+    """``data`` with most inputs set to one background value (like MNIST's blank pixels)."""
+    g = torch.Generator().manual_seed(seed)
+    background = -0.42
+
+    def blank(x):
+        x = x.clone()
+        x[torch.rand(x.shape, generator=g) < fraction] = background
+        x[0] = background  # an example that is all background
+        return x
+
+    return type(data)(blank(data.train_x), data.train_y, blank(data.val_x), data.val_y,
+                      blank(data.test_x), data.test_y, background=background)  # fmt: skip
+
+
+@pytest.mark.parametrize("background", [-0.42, 0.0])
+def test_sparse_evaluation_inputs_match_dense_forward(tiny_data, background):
+    data = _with_background(tiny_data)
+    params = glorot_normal_init(ARCH, seed=4)
+    weights = [params[f"{layer}.weight"] for layer in ("fc1", "fc2", "fc3")]
+    biases = [params[f"{layer}.bias"] for layer in ("fc1", "fc2", "fc3")]
+    # 0.0 is not the background here: every input is then an entry of the sparse form.
+    sparse = as_evaluation_inputs(data.val_x, background)
+    assert isinstance(sparse, SparseInputs)
+    expected_entries = int((data.val_x != background).sum())
+    assert len(sparse.values) == expected_entries and sparse.shape == tuple(data.val_x.shape)
+    torch.testing.assert_close(forward(weights, biases, sparse), forward(weights, biases, data.val_x))
+    dense_eval = evaluate(weights, biases, data.val_x, data.val_y)
+    sparse_eval = evaluate(weights, biases, sparse, data.val_y)
+    assert sparse_eval.accuracy == dense_eval.accuracy
+    assert sparse_eval.loss == pytest.approx(dense_eval.loss, rel=1e-6)
+    assert as_evaluation_inputs(data.val_x, None) is data.val_x
+
+
+def test_training_with_sparse_evaluation_matches_dense(tiny_data):
+    """The background only changes how validation and test sets are evaluated, not the training."""
+    data = _with_background(tiny_data)
+    dense = replace(data, background=None)
+    init = glorot_normal_init(ARCH, seed=5)
+    masks = _masks(init, keep=0.5, seed=1)
+    hp = TrainingHparams(iterations=200, batch_size=20, eval_every=10, test_every=50)
+    a, b = train(init, masks, data, hp, 3), train(init, masks, dense, hp, 3)
+    assert all(torch.equal(a.params[n], b.params[n]) for n in a.params)
+    assert a.early_stop_iteration == b.early_stop_iteration
+    for key, value in b.metrics().items():
+        assert a.metrics()[key] == pytest.approx(value, rel=1e-6), key

@@ -217,6 +217,8 @@ class TensorData:
     val_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
+    # The normalised value of a blank (0) pixel, 81% of MNIST's pixels; None where inputs have none.
+    background: float | None = None
 
     @property
     def input_size(self) -> int:
@@ -239,6 +241,7 @@ def load_tensor_data(dataset_path: str | os.PathLike, split_path: str | os.PathL
         val_y=dataset["train_labels"][val].contiguous(),
         test_x=_normalise(dataset["test_images"], mean, std),
         test_y=dataset["test_labels"].contiguous(),
+        background=float(_normalise(torch.zeros(1, 1, dtype=torch.uint8), mean, std)),
     )
 
 

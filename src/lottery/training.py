@@ -17,6 +17,11 @@ Early stopping follows the paper: training always runs the full number of iterat
 iteration is the one of minimum validation loss (the first, on ties), and the test accuracy reported
 is that of the weights at that iteration (kept in memory when the validation loss improves), so the
 test set need not be evaluated every ``eval_every`` iterations.
+
+Evaluation reads the validation and test sets as :class:`SparseInputs`: 81% of MNIST's pixels are
+blank, so the first layer (88% of a forward pass's arithmetic) adds up only the weight rows of the
+other pixels. Validating 5,000 images every 100 iterations then costs about half of what a dense
+forward pass would; the losses agree with a dense pass to float rounding (about 1e-7).
 """
 
 from __future__ import annotations
@@ -115,18 +120,61 @@ class BatchOrder:
         return batch
 
 
-def forward(weights: list[torch.Tensor], biases: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+@dataclass(frozen=True)
+class SparseInputs:
+    """Inputs as their deviations from a background value (MNIST's blank pixel), non-zero ones only.
+
+    ``x @ w.t() = background * w.sum(1) + (x - background) @ w.t()``, and the second term only needs
+    the weight rows of the pixels that are not background: an ``embedding_bag`` over them.
+    """
+
+    background: float
+    offsets: torch.Tensor  # where each example's entries start in ``columns``/``values``
+    columns: torch.Tensor
+    values: torch.Tensor  # x - background at those columns
+    shape: tuple[int, int]
+
+    @classmethod
+    def from_dense(cls, x: torch.Tensor, background: float) -> SparseInputs:
+        deviation = x - background
+        rows, columns = deviation.nonzero(as_tuple=True)
+        counts = torch.bincount(rows, minlength=len(x))
+        offsets = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)[:-1]])
+        values = deviation[rows, columns]
+        # int32 indices: embedding_bag is ~8% faster with them than with int64.
+        return cls(background, offsets.int(), columns.int(), values, (len(x), x.shape[1]))
+
+    def first_layer(self, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """``self @ w.t() + b`` for the dense inputs this stands for."""
+        base = torch.addmv(b, w, torch.full((self.shape[1],), self.background))
+        out = F.embedding_bag(self.columns, w.t().contiguous(), self.offsets, mode="sum",
+                              per_sample_weights=self.values)  # fmt: skip
+        return out.add_(base)
+
+
+def as_evaluation_inputs(x: torch.Tensor, background: float | None) -> torch.Tensor | SparseInputs:
+    """The sparse form where the inputs have a background value, else the dense tensor."""
+    return x if background is None else SparseInputs.from_dense(x, background)
+
+
+def forward(
+    weights: list[torch.Tensor], biases: list[torch.Tensor], x: torch.Tensor | SparseInputs
+) -> torch.Tensor:
     """Logits of the ReLU network."""
+    last = len(weights) - 1
     a = x
     for layer, (w, b) in enumerate(zip(weights, biases, strict=True)):
-        a = torch.addmm(b, a, w.t())
-        if layer < len(weights) - 1:
+        a = a.first_layer(w, b) if isinstance(a, SparseInputs) else torch.addmm(b, a, w.t())
+        if layer < last:
             a = a.relu_()
     return a
 
 
 def evaluate(
-    weights: list[torch.Tensor], biases: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor
+    weights: list[torch.Tensor],
+    biases: list[torch.Tensor],
+    x: torch.Tensor | SparseInputs,
+    y: torch.Tensor,
 ) -> Evaluation:
     logits = forward(weights, biases, x)
     loss = F.cross_entropy(logits, y)
@@ -243,7 +291,9 @@ class MaskedTrainer:
         self.steps_since_loss = 0
         return mean
 
-    def evaluate(self, x: torch.Tensor, y: torch.Tensor, flat: torch.Tensor | None = None) -> Evaluation:
+    def evaluate(
+        self, x: torch.Tensor | SparseInputs, y: torch.Tensor, flat: torch.Tensor | None = None
+    ) -> Evaluation:
         params = self.views(self.flat if flat is None else flat)
         return evaluate(params[0::2], params[1::2], x, y)
 
@@ -267,6 +317,8 @@ def train(
     if not 0 <= start_iteration < hparams.iterations:
         raise ValueError(f"start iteration {start_iteration} must be in [0, {hparams.iterations})")
     trainer = MaskedTrainer(init, masks, data, hparams, data_order_seed, start_iteration)
+    val_x = as_evaluation_inputs(data.val_x, data.background)
+    test_x = as_evaluation_inputs(data.test_x, data.background)
     best_flat = trainer.flat.clone()
     best_loss, best_iteration = math.inf, 0
     best_val = Evaluation(math.nan, math.nan)
@@ -275,7 +327,7 @@ def train(
     for iteration in hparams.eval_iterations(start_iteration):
         trainer.run(iteration - done)
         done = iteration
-        val = trainer.evaluate(data.val_x, data.val_y)
+        val = trainer.evaluate(val_x, data.val_y)
         row: dict[str, float | int | None] = {
             "iteration": iteration,
             "train_loss": trainer.take_train_loss(),
@@ -285,7 +337,7 @@ def train(
             "test_acc": None,
         }
         if hparams.test_every and iteration % hparams.test_every == 0:
-            test = trainer.evaluate(data.test_x, data.test_y)
+            test = trainer.evaluate(test_x, data.test_y)
             row["test_loss"], row["test_acc"] = test.loss, test.accuracy
         curve.append(row)
         if val.loss < best_loss:
@@ -293,8 +345,8 @@ def train(
             best_flat.copy_(trainer.flat)
 
     final_val = Evaluation(curve[-1]["val_loss"], curve[-1]["val_acc"])  # type: ignore[arg-type]
-    final_test = trainer.evaluate(data.test_x, data.test_y)
-    early_test = trainer.evaluate(data.test_x, data.test_y, flat=best_flat)
+    final_test = trainer.evaluate(test_x, data.test_y)
+    early_test = trainer.evaluate(test_x, data.test_y, flat=best_flat)
     for row in curve:
         if row["iteration"] == best_iteration:
             row["test_loss"], row["test_acc"] = early_test.loss, early_test.accuracy

@@ -1,0 +1,55 @@
+"""The benchmark scripts' arithmetic (their measurements need the real data and minutes: not run here)."""
+
+import importlib.util
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_workflow_overhead_splits_job_start_from_work(tmp_path):
+    overhead = _load("workflow_overhead")
+    log = tmp_path / "logs" / "default" / "seed-1" / "rate-0.2" / "ticket" / "round-1.log"
+    tsv = tmp_path / "results" / "default" / "benchmarks" / "seed-1" / "rate-0.2" / "ticket" / "round-1.tsv"
+    log.parent.mkdir(parents=True)
+    tsv.parent.mkdir(parents=True)
+    # Steps nest: the outermost one is the job's own work.
+    log.write_text(
+        "x INFO step prune finished in 0.250 s\nx INFO step train_ticket_round finished in 12.500 s\n"
+    )
+    tsv.write_text("s\th:m:s\tmax_rss\n15.75\t0:00:15\t800\n")
+    assert overhead.job_work(log) == 12.5
+    assert overhead.start_costs(tmp_path) == [pytest.approx(3.25)]
+
+
+def test_train_speed_report_ratios_and_determinism():
+    speed = _load("train_speed")
+    limit1 = 100e9 / speed.FLOPS_PER_SAMPLE  # samples/s at a 100 GFLOP/s peak
+
+    def jobs(rate, n, digest="a"):
+        return [{"samples_per_s": rate, "weights_sha256": digest} for _ in range(n)]
+
+    raw = {
+        "gemm": [{"gflops_1": 100.0, "gflops_2": 200.0}] * 5,
+        "fast1": [jobs(0.5 * limit1, 1)] * 5,
+        "fast2": [jobs(0.5 * limit1, 2)] * 4 + [jobs(0.5 * limit1, 2, digest="b")],
+        "ref1": [[{"samples_per_s": 0.05 * limit1}]] * 5,
+        "ref2": [[{"samples_per_s": 0.05 * limit1}] * 2] * 5,
+        "protocol": [{"pure_s": 10.0, "full_s": 12.0}] * 5,
+    }
+    args = Namespace(repeats=5, iterations=3000, protocol_iterations=10_000, data=Path("mnist"))
+    text = speed.report(raw, args)
+    assert "| fast (project trainer) | 1 |" in text and "| 10.00 | 50.0% |" in text
+    assert "1.200x" in text
+    assert "2 distinct final-weight digest(s)" in text and "NOT identical" in text
