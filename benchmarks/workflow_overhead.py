@@ -41,13 +41,9 @@ def start_costs(workdir: Path) -> list[float]:
     """Per benchmarked job: its wall time (benchmark file) minus its own work (its log)."""
     costs = []
     for tsv in sorted(workdir.glob("results/*/benchmarks/**/*.tsv")):
-        experiment, relative = (
-            tsv.relative_to(workdir / "results").parts[0],
-            tsv.relative_to(
-                workdir / "results" / tsv.relative_to(workdir / "results").parts[0] / "benchmarks"
-            ),
-        )
-        log = workdir / "logs" / experiment / relative.with_suffix(".log")
+        # results/<experiment>/benchmarks/<job>.tsv pairs with logs/<experiment>/<job>.log
+        experiment, _, *job = tsv.relative_to(workdir / "results").parts
+        log = (workdir / "logs" / experiment).joinpath(*job).with_suffix(".log")
         with tsv.open() as handle:
             wall = float(next(csv.DictReader(handle, delimiter="\t"))["s"])
         costs.append(wall - job_work(log))
