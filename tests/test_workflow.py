@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -33,7 +34,7 @@ CONTROLS = ("reinit", "random", "rewind-50")
 SECTIONS = ("pruning_ratios", "accuracy", "parameter_importance", "random_states", "paper_view", "oneshot")
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """`snakemake --cores 2 --directory <copy of .test>` run from the repository root."""
     return subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "2", "--directory", str(workdir), *args],
@@ -41,6 +42,7 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=600,
+        env=None if env is None else os.environ | env,
     )
 
 
@@ -240,8 +242,9 @@ def test_config_change_reruns_only_affected_jobs(first_run):
 
 
 def test_clean_rerun_is_byte_identical(first_run, tmp_path):
+    """... also with every training in its own process, not forked from the warm worker (lottery.worker)."""
     workdir = copy_test_dir(tmp_path)
-    result = snakemake(workdir)
+    result = snakemake(workdir, env={"LOTTERY_WORKER": "0"})
     assert result.returncode == 0, result.stderr[-5000:]
     assert (workdir / RESULTS / "runs.csv").read_bytes() == (first_run / RESULTS / "runs.csv").read_bytes()
     assert file_digests(workdir) == file_digests(first_run)

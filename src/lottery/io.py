@@ -8,9 +8,10 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from safetensors.torch import load_file, save_file
+if TYPE_CHECKING:  # PyTorch is imported where tensors are read or written: the tables need none
+    import torch
 
 
 @contextmanager
@@ -66,6 +67,8 @@ def save_tensors(
     ``metadata`` is stored as one JSON string under the header key ``lottery``: safetensors writes
     several metadata keys in hash order, which would make equal files differ byte for byte.
     """
+    from safetensors.torch import save_file
+
     contiguous = {name: t.detach().contiguous() for name, t in tensors.items()}
     header = {"lottery": json.dumps(metadata, sort_keys=True)} if metadata else None
     with atomic_path(path) as tmp:
@@ -73,6 +76,8 @@ def save_tensors(
 
 
 def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
     try:
         return load_file(str(path))
     except Exception as e:  # safetensors raises its own error types

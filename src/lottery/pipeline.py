@@ -1,17 +1,15 @@
 """The workflow's steps, one function per rule, from input files to output files.
 
-``workflow/scripts/`` only unpack the ``snakemake`` object and call these.
+``workflow/scripts/`` only unpack the ``snakemake`` object and call these (through :mod:`lottery.jobs`
+for the jobs that need PyTorch).
 """
 
 from __future__ import annotations
 
 import csv
-import functools
 import hashlib
 import io
-import logging
 import os
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,33 +19,10 @@ import torch
 from lottery import data, model, pruning
 from lottery.experiment import Replicate
 from lottery.io import load_tensors, read_json, save_tensors, write_json, write_text
+from lottery.steps import log, step
 from lottery.training import MaskedTrainer, TrainingHparams, train
 
-log = logging.getLogger("lottery")
-
 PathLike = str | os.PathLike
-
-
-def setup_logging(path: PathLike | None) -> None:
-    """Send the package's log to ``path`` (a rule's ``log:`` file)."""
-    handler: logging.Handler = logging.FileHandler(path, mode="w") if path else logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.handlers[:] = [handler]
-    log.setLevel(logging.INFO)
-
-
-def step(function):
-    """Log how long a workflow step's own work took (``benchmarks/workflow_overhead.py`` reads it):
-    whatever else a job's wall time holds is process start, imports and scheduling."""
-
-    @functools.wraps(function)
-    def timed(*args, **kwargs):
-        start = time.perf_counter()
-        result = function(*args, **kwargs)
-        log.info("step %s finished in %.3f s", function.__name__, time.perf_counter() - start)
-        return result
-
-    return timed
 
 
 @step

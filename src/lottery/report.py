@@ -18,6 +18,7 @@ import seaborn as sns
 
 from lottery import analysis, paper
 from lottery.io import atomic_path, read_json, write_text
+from lottery.steps import step
 
 PathLike = str | os.PathLike
 # Reproducible SVGs: fixed element ids, no date.
@@ -182,6 +183,7 @@ def read_runs(path: PathLike) -> pd.DataFrame:
     return runs
 
 
+@step
 def write_section(
     section: str, runs: PathLike, out: Mapping[str, PathLike], params: Mapping[str, Any]
 ) -> None:
@@ -313,6 +315,7 @@ def summary_markdown(
     return "\n".join(lines) + "\n"
 
 
+@step
 def write_summary(
     tables: Mapping[str, PathLike],
     experiment: str,
@@ -324,6 +327,7 @@ def write_summary(
     write_text(out, summary_markdown(tables, experiment, max_ratio, claims, deviations))
 
 
+@step
 def write_claims(runs: PathLike, out: Mapping[str, PathLike], params: Mapping[str, Any]) -> None:
     """The paper's claims checked on ``runs.csv``: CSV and Markdown."""
     table = paper.claims_table(read_runs(runs), int(params["bootstrap"]), int(params["seed"]))
@@ -342,6 +346,7 @@ def read_curves(networks: list[tuple[PathLike, PathLike]]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+@step
 def write_test_curves(networks: list[tuple[PathLike, PathLike]], out: Mapping[str, PathLike]) -> None:
     """The paper's Figure 3: test accuracy over training iterations, tickets at the paper's Pm levels
     (left) and ticket vs reinit vs random at Pm 51.3% and 21.1% (right); mean and min-max over seeds."""

@@ -1,7 +1,6 @@
-"""Snakemake adapter: the runs table (lottery.pipeline.collect_runs)."""
+"""Snakemake adapter: the runs table from every network's metrics (lottery.jobs.collect_runs),
+run in the warm worker that keeps PyTorch imported (lottery.worker) where it can run."""
 
-from lottery.pipeline import collect_runs, setup_logging
+from lottery.worker import run_job
 
-snakemake = globals()["snakemake"]
-setup_logging(snakemake.log[0])
-collect_runs(snakemake.input.metrics, snakemake.params.experiment, snakemake.output.runs)
+run_job("collect_runs", globals()["snakemake"])

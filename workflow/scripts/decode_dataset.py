@@ -1,7 +1,6 @@
-"""Snakemake adapter: decode the IDX files into one tensor file (lottery.pipeline.decode_dataset)."""
+"""Snakemake adapter: decode the IDX files into one tensor file (lottery.jobs.decode_dataset),
+run in the warm worker that keeps PyTorch imported (lottery.worker) where it can run."""
 
-from lottery.pipeline import decode_dataset, setup_logging
+from lottery.worker import run_job
 
-snakemake = globals()["snakemake"]
-setup_logging(snakemake.log[0])
-decode_dataset(dict(snakemake.input.items()), snakemake.output.dataset)
+run_job("decode_dataset", globals()["snakemake"])

@@ -1,15 +1,9 @@
-"""Snakemake adapter: fetch and verify the dataset's IDX files (lottery.pipeline.fetch_dataset)."""
+"""Snakemake adapter: fetch and verify the dataset's IDX files (lottery.jobs.fetch_dataset), run in
+the warm worker that keeps PyTorch imported (lottery.worker) where it can run."""
 
-from lottery.pipeline import fetch_dataset, setup_logging
+from lottery.worker import run_job
 
 snakemake = globals()["snakemake"]
-setup_logging(snakemake.log[0])
-data_config = snakemake.config["data"]
-source = data_config["source"]
-fetch_dataset(
-    outputs=dict(snakemake.output.items()),
-    files=snakemake.params.files,
-    sources=[source] if source else data_config["mirrors"],
-    retries=snakemake.params.retries,
-    timeout=snakemake.params.timeout,
-)
+data = snakemake.config["data"]
+# config, not params: where the files come from does not change them (they are verified)
+run_job("fetch_dataset", snakemake, sources=[data["source"]] if data["source"] else data["mirrors"])

@@ -1,12 +1,6 @@
-"""Snakemake adapter: write θ0 (lottery.pipeline.initialise)."""
+"""Snakemake adapter: write θ0 or the reinit control's weights (lottery.jobs.initialise),
+run in the warm worker that keeps PyTorch imported (lottery.worker) where it can run."""
 
-from lottery.experiment import architecture
-from lottery.pipeline import initialise, setup_logging
+from lottery.worker import run_job
 
-snakemake = globals()["snakemake"]
-setup_logging(snakemake.log[0])
-initialise(
-    architecture({"model": snakemake.params.architecture}),
-    seed=snakemake.params.seed,
-    out=snakemake.output.init,
-)
+run_job("initialise", globals()["snakemake"])

@@ -1,12 +1,6 @@
-"""Snakemake adapter: seeded train/validation split (lottery.pipeline.split_dataset)."""
+"""Snakemake adapter: the training/validation split (lottery.jobs.split_dataset), run in the warm worker
+that keeps PyTorch imported (lottery.worker) where it can run."""
 
-from lottery.pipeline import setup_logging, split_dataset
+from lottery.worker import run_job
 
-snakemake = globals()["snakemake"]
-setup_logging(snakemake.log[0])
-split_dataset(
-    snakemake.input.dataset,
-    validation_size=snakemake.params.validation_size,
-    seed=snakemake.params.seed,
-    out=snakemake.output.split,
-)
+run_job("split_dataset", globals()["snakemake"])

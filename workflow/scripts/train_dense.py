@@ -1,24 +1,6 @@
-"""Snakemake adapter: round 0, the dense network trained from θ0 (lottery.pipeline.train_network).
+"""Snakemake adapter: round 0, the dense network trained from θ0 (lottery.jobs.train_dense),
+run in the warm worker that keeps PyTorch imported (lottery.worker) where it can run."""
 
-PyTorch is pinned to the job's ``threads`` so that ``--cores N`` runs N jobs side by side without
-oversubscribing the CPU.
-"""
+from lottery.worker import run_job
 
-import torch
-
-from lottery.experiment import Replicate, training_hparams
-from lottery.pipeline import DENSE, setup_logging, train_network
-
-snakemake = globals()["snakemake"]
-setup_logging(snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
-train_network(
-    init=snakemake.input.init,
-    mask=None,
-    dataset=snakemake.input.dataset,
-    split=snakemake.input.split,
-    hparams=training_hparams({"training": snakemake.params.training}),
-    replicate=Replicate(**snakemake.params.replicate),
-    identity=DENSE,
-    outputs=dict(snakemake.output.items()),
-)
+run_job("train_dense", globals()["snakemake"])

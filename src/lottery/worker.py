@@ -1,0 +1,290 @@
+"""The warm worker: training jobs forked from one process that has imported PyTorch already.
+
+Every training job of a run is its own Snakemake job, and so its own Python process; ``import
+torch`` alone takes 2.5-3 s of the ~25 s a default-config training takes. A training job's script
+therefore hands its job (:mod:`lottery.jobs`) to a worker that imported PyTorch and the package once:
+the worker forks one child per job, and the child runs it exactly as the script would - the same
+function, threads, files, log, working directory, environment, stdout and stderr (passed over the
+socket) - while the script waits for its result. Results are bitwise those of a job run in its own
+process (tested).
+
+- The first job starts the worker (``python -m lottery.worker ADDRESS [IDLE_SECONDS]``, in its own
+  session); it exits after :data:`IDLE_SECONDS` without jobs. It listens on a Unix socket in a folder only its
+  user can open (``$TMPDIR/lottery-worker-<uid>/``), named after the Python, the package's source
+  files and PyTorch's environment variables: edited code gets a fresh worker.
+- A job whose script dies (Snakemake cancels it) is stopped: its child sees the socket close and
+  exits through its ``finally`` blocks, so no half-written file stays.
+- Jobs run in their own process, as before, where ``LOTTERY_WORKER=0``, inside a SLURM job (each
+  has its own allocation; a worker would not outlive it), where fork or Unix sockets are missing, or
+  where the worker cannot start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+IDLE_SECONDS = 30.0
+START_TIMEOUT = 120.0
+ENVIRONMENT = "LOTTERY_WORKER"
+# environment variables PyTorch reads when it is imported: a worker serves only jobs that share them
+TORCH_ENVIRONMENT = ("OMP_", "MKL_", "KMP_", "GOMP_", "TORCH_", "PYTORCH_", "CUDA_", "ATEN_")
+_HEADER = struct.Struct("!I")
+
+
+class WorkerJobError(RuntimeError):
+    """A job failed in the worker; its traceback went to the job's stderr."""
+
+
+def describe(snakemake: Any) -> dict[str, Any]:
+    """What a job needs from the ``snakemake`` object, as plain JSON values (see ``jobs.Job``)."""
+    description = {
+        "input": dict(snakemake.input.items()),
+        "output": dict(snakemake.output.items()),
+        "params": dict(snakemake.params.items()),
+        "wildcards": dict(snakemake.wildcards.items()),
+        "log": list(snakemake.log),
+        "threads": int(snakemake.threads),
+    }
+    try:
+        return json.loads(json.dumps(description))
+    except TypeError as error:
+        message = f"rule {snakemake.rule}: a job's files and params must be plain values: {error}"
+        raise TypeError(message) from None
+
+
+def run_job(name: str, snakemake: Any, **params: Any) -> None:
+    """Run the job ``name`` of :mod:`lottery.jobs` for a rule's script: in the warm worker where it
+    can run, in this process otherwise. ``params`` adds to the rule's params (e.g. from the config)."""
+    description = describe(snakemake)
+    description["params"] |= json.loads(json.dumps(params))
+    address = worker_address()
+    if address is not None and run_in_worker(address, name, description):
+        return
+    from lottery import jobs
+
+    jobs.run(name, description)
+
+
+def worker_address() -> Path | None:
+    """The worker's socket for this Python, package source and environment; None where jobs run in
+    their own process (see the module's docstring)."""
+    if os.environ.get(ENVIRONMENT, "1").strip().lower() in {"0", "false", "no", "off"}:
+        return None
+    if "SLURM_JOB_ID" in os.environ or not hasattr(os, "fork") or not hasattr(socket, "AF_UNIX"):
+        return None
+    folder = Path(tempfile.gettempdir()) / f"lottery-worker-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        status = folder.stat()
+    except OSError:
+        return None
+    if status.st_uid != os.getuid() or status.st_mode & 0o077:
+        return None  # someone else's folder, or open to others: do not trust its sockets
+    address = folder / f"{worker_key()}.sock"
+    return address if len(str(address)) < 100 else None  # Unix socket paths are short
+
+
+def worker_key() -> str:
+    """A digest of what a worker's imported code depends on: the Python, this package's files (their
+    names, sizes and modification times) and the environment PyTorch reads at import."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256(f"{sys.executable}\n{sys.version}\n{package}\n".encode())
+    for path in sorted(package.glob("*.py")):
+        status = path.stat()
+        digest.update(f"{path.name} {status.st_size} {status.st_mtime_ns}\n".encode())
+    for key in sorted(k for k in os.environ if k.startswith(TORCH_ENVIRONMENT)):
+        digest.update(f"{key}={os.environ[key]}\n".encode())
+    return digest.hexdigest()[:20]
+
+
+def run_in_worker(address: Path, name: str, description: Mapping[str, Any]) -> bool:
+    """Run a job in the worker at ``address`` (started if need be). False if the job could not be
+    handed over - nothing ran, run it here; raises WorkerJobError if it failed there."""
+    connection = _connect(address) or _start_and_connect(address)
+    if connection is None:
+        return False
+    request = {"job": name, "description": description, "cwd": os.getcwd(), "env": dict(os.environ)}
+    with connection:
+        try:
+            body = json.dumps(request).encode()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            socket.send_fds(connection, [_HEADER.pack(len(body))], [1, 2])  # our stdout, stderr
+            connection.sendall(body)
+            started = _receive(connection)
+        except (OSError, ConnectionError):
+            return False  # the worker was closing: the job never started
+        try:
+            result = _receive(connection)
+        except ConnectionError:
+            raise WorkerJobError(
+                f"job {name} died in the warm worker (process {started.get('started')}) without a result"
+            ) from None
+    if "error" in result:
+        raise WorkerJobError(f"job {name} failed in the warm worker: {result['error']} (traceback above)")
+    return True
+
+
+def _connect(address: Path) -> socket.socket | None:
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        connection.connect(str(address))
+    except OSError:
+        connection.close()
+        return None
+    return connection
+
+
+def _start_and_connect(address: Path) -> socket.socket | None:
+    """Start a worker and wait until it listens; None if it exits first (another worker holds the
+    address, or it failed) or takes longer than START_TIMEOUT."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lottery.worker", str(address), str(IDLE_SECONDS)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # not a child of this job: it serves the jobs after it
+        cwd="/",  # "-m" puts the working directory on sys.path: import the package, not a folder here
+    )
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        connection = _connect(address)
+        if connection is not None:
+            return connection
+        if process.poll() is not None:
+            return _connect(address)
+        time.sleep(0.02)
+    return None
+
+
+def _send(connection: socket.socket, message: Mapping[str, Any]) -> None:
+    body = json.dumps(message).encode()
+    connection.sendall(_HEADER.pack(len(body)) + body)
+
+
+def _receive_exactly(connection: socket.socket, size: int, start: bytes = b"") -> bytes:
+    data = bytearray(start)
+    while len(data) < size:
+        chunk = connection.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("the other end closed the connection")
+        data += chunk
+    return bytes(data)
+
+
+def _receive(connection: socket.socket) -> dict[str, Any]:
+    (size,) = _HEADER.unpack(_receive_exactly(connection, _HEADER.size))
+    return json.loads(_receive_exactly(connection, size))
+
+
+def serve(address: Path, idle_seconds: float = IDLE_SECONDS) -> None:
+    """The worker: import the jobs (and so PyTorch) once, then fork a child for every connection;
+    exit after ``idle_seconds`` with neither connections nor children."""
+    log_file = address.with_suffix(".log").open("a")
+    lock = address.with_suffix(".lock").open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # another worker serves this address
+    logging.basicConfig(stream=log_file, level=logging.INFO, format="%(asctime)s worker %(message)s")
+    from lottery import jobs  # noqa: F401  (the point of the worker: imported before the first fork)
+
+    address.unlink(missing_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(address))
+    listener.listen(64)
+    logging.info("pid %d listening on %s", os.getpid(), address)
+    children: set[int] = set()
+    idle_since = time.monotonic()
+    try:
+        while True:
+            ready, _, _ = select.select([listener], [], [], 1.0)
+            children = {pid for pid in children if os.waitpid(pid, os.WNOHANG) == (0, 0)}
+            if ready:
+                connection, _ = listener.accept()
+                pid = os.fork()
+                if pid == 0:
+                    listener.close()
+                    lock.close()
+                    log_file.close()
+                    os._exit(_run_child(connection))
+                connection.close()
+                children.add(pid)
+                logging.info("job process %d", pid)
+            if ready or children:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since > idle_seconds:
+                break
+    finally:
+        address.unlink(missing_ok=True)
+        listener.close()
+        logging.info("pid %d idle for %.0f s: exiting", os.getpid(), idle_seconds)
+
+
+def _run_child(connection: socket.socket) -> int:
+    """One job, in a forked child: take over the job's stdout/stderr, directory and environment,
+    run it, report. Stopped (through its ``finally`` blocks) if the job's script goes away."""
+    logging.getLogger().handlers.clear()  # the worker's own log is not the job's
+    finished = threading.Event()
+
+    def terminate(signum, frame):
+        if not finished.is_set():
+            raise SystemExit(128 + signum)
+
+    def exit_with_client():
+        with contextlib.suppress(OSError):
+            connection.recv(1)  # returns when the script closes its end (or dies)
+        if not finished.is_set():
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    code = 1
+    try:
+        header, fds, _, _ = socket.recv_fds(connection, _HEADER.size, 2)
+        (size,) = _HEADER.unpack(_receive_exactly(connection, _HEADER.size, header))
+        request = json.loads(_receive_exactly(connection, size))
+        for target, fd in zip((1, 2), fds, strict=True):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        signal.signal(signal.SIGTERM, terminate)
+        _send(connection, {"started": os.getpid()})
+        threading.Thread(target=exit_with_client, daemon=True).start()
+        from lottery import jobs
+
+        jobs.run(request["job"], request["description"])
+        code = 0
+    except BaseException as error:  # report everything, as the job's own process would
+        traceback.print_exc()
+        message = f"{type(error).__name__}: {error}"
+    finally:
+        finished.set()
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    with contextlib.suppress(OSError):  # the script may be gone
+        _send(connection, {"ok": True} if code == 0 else {"error": message})
+    return code
+
+
+if __name__ == "__main__":
+    serve(Path(sys.argv[1]), *map(float, sys.argv[2:3]))

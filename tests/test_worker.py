@@ -1,0 +1,174 @@
+"""The warm worker (lottery.worker): a job run there gives bitwise what its own process gives, reports
+its failures, stops when its script goes away, and the worker exits when idle."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from lottery import model, pipeline, worker
+from lottery.data import MNIST_FILES
+from lottery.worker import WorkerJobError, describe, run_in_worker, worker_address, worker_key
+
+from .conftest import SAMPLE
+
+TRAINING = {"learning_rate": 0.0012, "batch_size": 60, "iterations": 200, "eval_every": 50, "test_every": 50}
+REPLICATE = {"init_seed": 1, "data_order_seed": 1, "split_seed": 0, "controls_offset": 10_000}
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict[str, str]:
+    """θ0, the decoded MNIST sample and its split, as the workflow writes them."""
+    folder = tmp_path_factory.mktemp("inputs")
+    files = {k: str(folder / f"{k}.safetensors") for k in ("init", "dataset", "split")}
+    pipeline.decode_dataset({k: SAMPLE / name for k, (name, _) in MNIST_FILES.items()}, files["dataset"])
+    pipeline.split_dataset(files["dataset"], 200, 0, files["split"])
+    pipeline.initialise(model.Architecture(), 1, files["init"])
+    return files
+
+
+def dense_job(inputs: dict[str, str], out: Path, iterations: int = 200) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    return {
+        "input": dict(inputs),
+        "output": {k: str(out / f"{k}{ext}") for k, ext in
+                   [("weights", ".safetensors"), ("mask", ".safetensors"), ("metrics", ".json"), ("curve", ".csv")]},
+        "params": {"training": TRAINING | {"iterations": iterations}, "replicate": REPLICATE},
+        "wildcards": {"seed": "seed-1"},
+        "log": [str(out / "job.log")],
+        "threads": 1,
+    }  # fmt: skip
+
+
+@pytest.fixture
+def address(tmp_path, monkeypatch) -> Path:
+    """A worker of the test's own, which exits soon after its last job."""
+    monkeypatch.setattr(worker, "IDLE_SECONDS", 3.0)
+    return tmp_path / "worker.sock"
+
+
+def test_a_job_in_the_worker_is_bitwise_the_job_in_its_own_process(inputs, address, tmp_path):
+    in_worker = dense_job(inputs, tmp_path / "worker")
+    assert run_in_worker(address, "train_dense", in_worker)
+    own = dense_job(inputs, tmp_path / "own")
+    code = f"from lottery import jobs; jobs.run('train_dense', {own!r})"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    for key, path in own["output"].items():
+        assert Path(path).read_bytes() == Path(in_worker["output"][key]).read_bytes(), key
+    assert "step train_network finished" in Path(in_worker["log"][0]).read_text()
+    # The job ran in a child of the worker, which logged it.
+    assert re.search(r"job process \d+", address.with_suffix(".log").read_text())
+
+
+def test_a_failing_job_reports_its_error_and_traceback(inputs, address, tmp_path, capfd):
+    job = dense_job(inputs, tmp_path / "failing")
+    job["input"]["init"] = str(tmp_path / "missing-init.safetensors")
+    with pytest.raises(WorkerJobError, match="train_dense failed in the warm worker"):
+        run_in_worker(address, "train_dense", job)
+    assert "missing-init.safetensors" in capfd.readouterr().err  # the job's stderr is the script's
+    assert not any(Path(p).exists() for p in job["output"].values())
+
+
+def test_a_cancelled_job_stops_and_leaves_no_file(inputs, address, tmp_path):
+    job = dense_job(inputs, tmp_path / "cancelled", iterations=1_000_000)
+    code = (
+        "from pathlib import Path; from lottery import worker; "
+        f"worker.run_in_worker(Path({str(address)!r}), 'train_dense', {job!r})"
+    )
+    script = subprocess.Popen([sys.executable, "-c", code])
+    log = Path(job["log"][0])
+    deadline = time.monotonic() + 120
+    while not (log.exists() and address.with_suffix(".log").exists()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # training
+    pid = int(re.findall(r"job process (\d+)", address.with_suffix(".log").read_text())[-1])
+    script.send_signal(signal.SIGKILL)  # as Snakemake cancels a job
+    script.wait()
+    deadline = time.monotonic() + 30
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)
+    assert sorted(p.name for p in (tmp_path / "cancelled").iterdir()) == ["job.log"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_the_worker_exits_when_idle(tmp_path):
+    address = tmp_path / "idle.sock"
+    process = subprocess.Popen([sys.executable, "-m", "lottery.worker", str(address), "1"])
+    assert process.wait(timeout=120) == 0
+    assert not address.exists()
+    assert "idle for 1 s: exiting" in address.with_suffix(".log").read_text()
+
+
+def test_jobs_run_in_their_own_process_where_the_worker_is_off(monkeypatch):
+    temporary = Path(tempfile.mkdtemp())  # short: Unix socket paths are limited to ~100 characters
+    monkeypatch.setattr("tempfile.tempdir", str(temporary))
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    monkeypatch.delenv("LOTTERY_WORKER", raising=False)
+    address = worker_address()
+    assert address is not None and address.parent == temporary / f"lottery-worker-{os.getuid()}"
+    assert address.parent.stat().st_mode & 0o777 == 0o700
+    monkeypatch.setenv("LOTTERY_WORKER", "0")
+    assert worker_address() is None
+    monkeypatch.setenv("LOTTERY_WORKER", "1")
+    monkeypatch.setenv("SLURM_JOB_ID", "42")  # each SLURM job has its own allocation
+    assert worker_address() is None
+    monkeypatch.delenv("SLURM_JOB_ID")
+    address.parent.chmod(0o777)  # a folder others could write to: its sockets are not trusted
+    assert worker_address() is None
+    shutil.rmtree(temporary)
+
+
+def test_a_worker_serves_only_jobs_with_the_same_torch_environment(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    key = worker_key()
+    assert worker_key() == key
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    assert worker_key() != key
+
+
+def test_describe_takes_plain_values_from_the_snakemake_object():
+    from types import SimpleNamespace
+
+    from snakemake.iocontainers import InputFiles, Namedlist
+
+    files = InputFiles(["round-1/mask.safetensors", "round-2/mask.safetensors", "init.safetensors"])
+    files._set_name("ticket_masks", 0, 2)
+    files._set_name("init", 2)
+    job = SimpleNamespace(
+        rule="train_random",
+        input=files,
+        output=Namedlist(fromdict={"weights": "final.safetensors"}),
+        params=Namedlist(fromdict={"training": {"iterations": 10}}),
+        wildcards=Namedlist(fromdict={"round": "2"}),
+        log=Namedlist(["round-2.log"]),
+        threads=1,
+    )
+    assert describe(job) == {
+        "input": {"ticket_masks": ["round-1/mask.safetensors", "round-2/mask.safetensors"],
+                  "init": "init.safetensors"},
+        "output": {"weights": "final.safetensors"},
+        "params": {"training": {"iterations": 10}},
+        "wildcards": {"round": "2"},
+        "log": ["round-2.log"],
+        "threads": 1,
+    }  # fmt: skip
+    job.params = Namedlist(fromdict={"training": object()})
+    with pytest.raises(TypeError, match="rule train_random"):
+        describe(job)
