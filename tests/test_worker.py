@@ -135,12 +135,19 @@ def test_jobs_run_in_their_own_process_where_the_worker_is_off(monkeypatch):
     shutil.rmtree(temporary)
 
 
-def test_a_worker_serves_only_jobs_with_the_same_torch_environment(monkeypatch):
+def test_a_worker_serves_only_jobs_with_the_same_import_environment(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("PYTHONPATH", raising=False)
     key = worker_key()
     assert worker_key() == key
     monkeypatch.setenv("OMP_NUM_THREADS", "4")
     assert worker_key() != key
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    assert worker_key() != key
+    monkeypatch.setenv("SNAKEMAKE_ANYTHING", "1")  # the rest of the environment is the job's own
+    monkeypatch.delenv("PYTHONPATH")
+    assert worker_key() == key
 
 
 def test_describe_takes_plain_values_from_the_snakemake_object():

@@ -11,7 +11,7 @@ process (tested).
 - The first job starts the worker (``python -m lottery.worker ADDRESS [IDLE_SECONDS]``, in its own
   session); it exits after :data:`IDLE_SECONDS` without jobs. It listens on a Unix socket in a folder only its
   user can open (``$TMPDIR/lottery-worker-<uid>/``), named after the Python, the package's source
-  files and PyTorch's environment variables: edited code gets a fresh worker.
+  files and the environment of imports: edited code gets a fresh worker.
 - A job whose script dies (Snakemake cancels it) is stopped: its child sees the socket close and
   exits through its ``finally`` blocks, so no half-written file stays.
 - Jobs run in their own process, as before, where ``LOTTERY_WORKER=0``, inside a SLURM job (each
@@ -44,8 +44,9 @@ from typing import Any
 IDLE_SECONDS = 30.0
 START_TIMEOUT = 120.0
 ENVIRONMENT = "LOTTERY_WORKER"
-# environment variables PyTorch reads when it is imported: a worker serves only jobs that share them
-TORCH_ENVIRONMENT = ("OMP_", "MKL_", "KMP_", "GOMP_", "TORCH_", "PYTORCH_", "CUDA_", "ATEN_")
+# environment variables read when the worker imports Python modules and PyTorch's libraries: a
+# worker serves only jobs that share them
+IMPORT_ENVIRONMENT = ("PYTHONPATH", "LD_", "OMP_", "MKL_", "KMP_", "GOMP_", "TORCH_", "PYTORCH_", "CUDA_")
 _HEADER = struct.Struct("!I")
 
 
@@ -104,13 +105,14 @@ def worker_address() -> Path | None:
 
 def worker_key() -> str:
     """A digest of what a worker's imported code depends on: the Python, this package's files (their
-    names, sizes and modification times) and the environment PyTorch reads at import."""
+    names, sizes and modification times) and the environment read at import (module paths,
+    PyTorch's and its libraries' settings)."""
     package = Path(__file__).resolve().parent
     digest = hashlib.sha256(f"{sys.executable}\n{sys.version}\n{package}\n".encode())
     for path in sorted(package.glob("*.py")):
         status = path.stat()
         digest.update(f"{path.name} {status.st_size} {status.st_mtime_ns}\n".encode())
-    for key in sorted(k for k in os.environ if k.startswith(TORCH_ENVIRONMENT)):
+    for key in sorted(k for k in os.environ if k.startswith(IMPORT_ENVIRONMENT)):
         digest.update(f"{key}={os.environ[key]}\n".encode())
     return digest.hexdigest()[:20]
 
@@ -198,12 +200,12 @@ def _receive(connection: socket.socket) -> dict[str, Any]:
 def serve(address: Path, idle_seconds: float = IDLE_SECONDS) -> None:
     """The worker: import the jobs (and so PyTorch) once, then fork a child for every connection;
     exit after ``idle_seconds`` with neither connections nor children."""
-    log_file = address.with_suffix(".log").open("a")
     lock = address.with_suffix(".lock").open("w")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return  # another worker serves this address
+    log_file = address.with_suffix(".log").open("w")  # this worker's life only
     logging.basicConfig(stream=log_file, level=logging.INFO, format="%(asctime)s worker %(message)s")
     from lottery import jobs  # noqa: F401  (the point of the worker: imported before the first fork)
 
