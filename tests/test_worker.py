@@ -78,6 +78,13 @@ def test_a_failing_job_reports_its_error_and_traceback(inputs, address, tmp_path
     assert not any(Path(p).exists() for p in job["output"].values())
 
 
+def test_a_job_that_cannot_start_in_the_worker_says_so(inputs, address, tmp_path, monkeypatch):
+    # the child cannot enter the script's working directory
+    monkeypatch.setattr(worker.os, "getcwd", lambda: str(tmp_path / "gone"))
+    with pytest.raises(WorkerJobError, match="could not start in the warm worker: FileNotFoundError"):
+        run_in_worker(address, "train_dense", dense_job(inputs, tmp_path / "never"))
+
+
 def test_a_cancelled_job_stops_and_leaves_no_file(inputs, address, tmp_path):
     job = dense_job(inputs, tmp_path / "cancelled", iterations=1_000_000)
     code = (

@@ -134,6 +134,8 @@ def run_in_worker(address: Path, name: str, description: Mapping[str, Any]) -> b
             started = _receive(connection)
         except (OSError, ConnectionError):
             return False  # the worker was closing: the job never started
+        if "error" in started:  # the child could not take the job over (e.g. no working directory)
+            raise WorkerJobError(f"job {name} could not start in the warm worker: {started['error']}")
         try:
             result = _receive(connection)
         except ConnectionError:
