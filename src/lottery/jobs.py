@@ -38,8 +38,8 @@ class Job:
     threads: int = 1
 
     def start(self) -> None:
-        """Log to the rule's ``log:`` file; pin PyTorch to the job's threads so that ``--cores N``
-        runs N jobs side by side without oversubscribing the CPU."""
+        """Before any job (:func:`run`): log to the rule's ``log:`` file; pin PyTorch to the job's
+        threads so that ``--cores N`` runs N jobs side by side without oversubscribing the CPU."""
         setup_logging(self.log[0] if self.log else None)
         torch.set_num_threads(self.threads)
 
@@ -58,7 +58,6 @@ class Job:
 def fetch_dataset(job: Job) -> None:
     """Fetch and verify the dataset's IDX files (``params["sources"]``: the offline folder or the
     mirrors, set by the script from the config)."""
-    job.start()
     pipeline.fetch_dataset(
         outputs=job.output,
         files=job.params["files"],
@@ -69,12 +68,10 @@ def fetch_dataset(job: Job) -> None:
 
 
 def decode_dataset(job: Job) -> None:
-    job.start()
     pipeline.decode_dataset(job.input, job.output["dataset"])
 
 
 def split_dataset(job: Job) -> None:
-    job.start()
     pipeline.split_dataset(
         job.input["dataset"],
         validation_size=job.params["validation_size"],
@@ -85,20 +82,17 @@ def split_dataset(job: Job) -> None:
 
 def initialise(job: Job) -> None:
     """θ0 (or the reinit control's weights) from the architecture and a seed."""
-    job.start()
     pipeline.initialise(
         architecture({"model": job.params["architecture"]}), seed=job.params["seed"], out=job.output["init"]
     )
 
 
 def collect_runs(job: Job) -> None:
-    job.start()
     pipeline.collect_runs(job.input["metrics"], job.params["experiment"], job.output["runs"])
 
 
 def train_dense(job: Job) -> None:
     """Round 0: the dense network trained from θ0."""
-    job.start()
     train_network(
         mask=None,
         identity=DENSE,
@@ -109,7 +103,6 @@ def train_dense(job: Job) -> None:
 
 def train_ticket(job: Job) -> None:
     """One pruning round: prune round k-1's network, rewind to θ0, train."""
-    job.start()
     train_ticket_round(
         previous_weights=job.input["previous_weights"],
         previous_mask=job.input["previous_mask"],
@@ -123,7 +116,6 @@ def train_ticket(job: Job) -> None:
 
 def train_control(job: Job) -> None:
     """A control variant of a ticket round - reinit or rewind - with the ticket's mask."""
-    job.start()
     training = job.training()
     rewind_iteration = int(job.wildcards.get("iteration", 0))
     train_network(
@@ -144,7 +136,6 @@ def train_control(job: Job) -> None:
 
 def train_random(job: Job) -> None:
     """The random-pruning control of a ticket round."""
-    job.start()
     train_random_round(
         ticket_masks=list(job.input["ticket_masks"]),
         schedule=job.params["schedule"],
@@ -156,7 +147,6 @@ def train_random(job: Job) -> None:
 
 def train_rewind_point(job: Job) -> None:
     """θk: the dense network after k iterations."""
-    job.start()
     rewind_point(
         iteration=int(job.wildcards["iteration"]),
         out=job.output["theta"],
@@ -182,4 +172,6 @@ def run(name: str, description: Mapping[str, Any]) -> None:
     """Run the job ``name`` (a key of :data:`JOBS`) from its description (see ``worker.describe``)."""
     if name not in JOBS:
         raise ValueError(f"unknown job {name!r}: expected one of {sorted(JOBS)}")
-    JOBS[name](Job(**description))
+    job = Job(**description)
+    job.start()
+    JOBS[name](job)

@@ -54,12 +54,13 @@ class WorkerJobError(RuntimeError):
     """A job failed in the worker; its traceback went to the job's stderr."""
 
 
-def describe(snakemake: Any) -> dict[str, Any]:
-    """What a job needs from the ``snakemake`` object, as plain JSON values (see ``jobs.Job``)."""
+def describe(snakemake: Any, **params: Any) -> dict[str, Any]:
+    """What a job needs from the ``snakemake`` object, as plain JSON values (see ``jobs.Job``);
+    ``params`` adds to the rule's params (e.g. from the config)."""
     description = {
         "input": dict(snakemake.input.items()),
         "output": dict(snakemake.output.items()),
-        "params": dict(snakemake.params.items()),
+        "params": dict(snakemake.params.items()) | params,
         "wildcards": dict(snakemake.wildcards.items()),
         "log": list(snakemake.log),
         "threads": int(snakemake.threads),
@@ -73,9 +74,8 @@ def describe(snakemake: Any) -> dict[str, Any]:
 
 def run_job(name: str, snakemake: Any, **params: Any) -> None:
     """Run the job ``name`` of :mod:`lottery.jobs` for a rule's script: in the warm worker where it
-    can run, in this process otherwise. ``params`` adds to the rule's params (e.g. from the config)."""
-    description = describe(snakemake)
-    description["params"] |= json.loads(json.dumps(params))
+    can run, in this process otherwise. ``params`` adds to the rule's params (see :func:`describe`)."""
+    description = describe(snakemake, **params)
     address = worker_address()
     if address is not None and run_in_worker(address, name, description):
         return
