@@ -42,6 +42,8 @@ def test_train_speed_report_ratios_and_determinism():
 
     raw = {
         "gemm": [{"gflops_1": 100.0, "gflops_2": 200.0}] * 5,
+        "floor1": [[{"samples_per_s": 0.6 * limit1}]] * 5,
+        "floor2": [[{"samples_per_s": 0.6 * limit1}] * 2] * 5,
         "fast1": [jobs(0.5 * limit1, 1)] * 5,
         "fast2": [jobs(0.5 * limit1, 2)] * 4 + [jobs(0.5 * limit1, 2, digest="b")],
         "ref1": [[{"samples_per_s": 0.05 * limit1}]] * 5,
@@ -51,5 +53,6 @@ def test_train_speed_report_ratios_and_determinism():
     args = Namespace(repeats=5, iterations=3000, protocol_iterations=10_000, data=Path("mnist"))
     text = speed.report(raw, args)
     assert "| fast (project trainer) | 1 |" in text and "| 10.00 | 50.0% |" in text
+    assert "| floor: matrix products + Adam only | 2 | " in text and "| 12.00 | 60.0% |" in text
     assert "1.200x" in text
     assert "2 distinct final-weight digest(s)" in text and "NOT identical" in text

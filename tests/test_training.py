@@ -8,6 +8,7 @@ from lottery import pruning
 from lottery.model import Architecture, glorot_normal_init, prunable
 from lottery.training import (
     BatchOrder,
+    MaskedTrainer,
     SparseInputs,
     TrainingHparams,
     as_evaluation_inputs,
@@ -160,3 +161,30 @@ def test_training_with_sparse_evaluation_matches_dense(tiny_data):
     assert a.early_stop_iteration == b.early_stop_iteration
     for key, value in b.metrics().items():
         assert a.metrics()[key] == pytest.approx(value, rel=1e-6), key
+
+
+def _subnormal(t: torch.Tensor) -> torch.Tensor:
+    return (t != 0) & (t.abs() < torch.finfo(t.dtype).tiny)
+
+
+def test_flushing_subnormals_keeps_the_weights_bitwise(tiny_data):
+    # Pixel 0 is always 0, so the gradients of its weights are 0 and their first moments, started
+    # at 1e-30, decay by 0.9 a step into the subnormal range (below 1.2e-38) after ~175 steps.
+    data = replace(tiny_data, train_x=tiny_data.train_x.clone())
+    data.train_x[:, 0] = 0.0
+    init = glorot_normal_init(ARCH, seed=4)
+    masks = _masks(init, keep=0.7, seed=2)
+    hp = TrainingHparams(iterations=250, batch_size=20, eval_every=50)
+    trainers = {}
+    for flush in (True, False):
+        trainer = MaskedTrainer(init, masks, data, hp, data_order_seed=3, flush_denormals=flush)
+        first_moment = trainer.views(trainer.exp_avg)[0]
+        first_moment[:, 0] = 1e-30 * masks["fc1.weight"][:, 0]
+        trainer.run(200)
+        trainers[flush] = trainer
+    flushed, ieee = trainers[True], trainers[False]
+    assert bool(_subnormal(ieee.exp_avg).any())
+    assert not bool(_subnormal(flushed.exp_avg).any())
+    assert torch.equal(flushed.flat, ieee.flat)
+    # IEEE arithmetic again once the steps are done.
+    assert torch.tensor([1e-39]).mul(1.0).item() != 0.0
