@@ -176,12 +176,17 @@ def test_flushing_subnormals_keeps_the_weights_bitwise(tiny_data):
     masks = _masks(init, keep=0.7, seed=2)
     hp = TrainingHparams(iterations=250, batch_size=20, eval_every=50)
     trainers = {}
-    for flush in (True, False):
-        trainer = MaskedTrainer(init, masks, data, hp, data_order_seed=3, flush_denormals=flush)
-        first_moment = trainer.views(trainer.exp_avg)[0]
-        first_moment[:, 0] = 1e-30 * masks["fc1.weight"][:, 0]
-        trainer.run(200)
-        trainers[flush] = trainer
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as training jobs run; flushing is per thread (see flushing_denormals)
+    try:
+        for flush in (True, False):
+            trainer = MaskedTrainer(init, masks, data, hp, data_order_seed=3, flush_denormals=flush)
+            first_moment = trainer.views(trainer.exp_avg)[0]
+            first_moment[:, 0] = 1e-30 * masks["fc1.weight"][:, 0]
+            trainer.run(200)
+            trainers[flush] = trainer
+    finally:
+        torch.set_num_threads(threads)
     flushed, ieee = trainers[True], trainers[False]
     assert bool(_subnormal(ieee.exp_avg).any())
     assert not bool(_subnormal(flushed.exp_avg).any())

@@ -195,7 +195,12 @@ def evaluate(
 
 @contextmanager
 def flushing_denormals() -> Iterator[None]:
-    """Subnormal floats read and computed as zero on this thread, IEEE arithmetic again after."""
+    """Subnormal floats read and computed as zero on this thread, IEEE arithmetic again after.
+
+    Only the calling thread: with one thread per job (the workflow's default) that is all of the
+    training's arithmetic. With more, PyTorch's pool threads keep whatever mode they started with;
+    the weights are the same either way, only the speed-up is partial.
+    """
     torch.set_flush_denormal(True)
     try:
         yield
