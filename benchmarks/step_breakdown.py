@@ -147,7 +147,7 @@ class _AblatedTrainer:
                 grad = torch.mm(grad, t.weights[layer])
                 if "relu" not in off:
                     grad = torch.ops.aten.threshold_backward(grad, inputs[layer], 0.0)
-        if "mask" not in off:
+        if "mask" not in off and t.pruned:
             t.grad.mul_(t.mask)
         t.steps += 1
         torch._fused_adam_(

@@ -193,3 +193,17 @@ def test_flushing_subnormals_keeps_the_weights_bitwise(tiny_data):
     assert torch.equal(flushed.flat, ieee.flat)
     # IEEE arithmetic again once the steps are done.
     assert torch.tensor([1e-39]).mul(1.0).item() != 0.0
+
+
+def test_dense_network_skips_the_mask_multiply_bitwise(tiny_data):
+    init = glorot_normal_init(ARCH, seed=5)
+    dense = pruning.dense_masks(prunable(init))
+    hp = TrainingHparams(iterations=80, batch_size=20, eval_every=40)
+    skipping = MaskedTrainer(init, dense, tiny_data, hp, data_order_seed=2)
+    masking = MaskedTrainer(init, dense, tiny_data, hp, data_order_seed=2)
+    masking.pruned = True
+    assert not skipping.pruned
+    assert MaskedTrainer(init, _masks(init), tiny_data, hp, data_order_seed=2).pruned
+    skipping.run(80)
+    masking.run(80)
+    assert torch.equal(skipping.flat, masking.flat)

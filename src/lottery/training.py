@@ -3,8 +3,9 @@
 Why hand-written: for a 266K-weight MLP at batch 60, autograd's and the optimiser's bookkeeping cost
 about as much as the arithmetic. Here every parameter is a view into one flat buffer (and so are the
 gradients, the mask and Adam's moments), so that a step is the data gather, three ``addmm`` forward,
-five ``mm`` backward, one mask multiply and one fused Adam call on a single tensor: no allocation of
-parameter-sized tensors, no Python loop over parameters. The data are one in-memory tensor.
+five ``mm`` backward, one mask multiply (none for a dense network) and one fused Adam call on a
+single tensor: no allocation of parameter-sized tensors, no Python loop over parameters. The data
+are one in-memory tensor.
 
 Gradients are of the *summed* (not averaged) batch loss and Adam's epsilon is multiplied by the batch
 size to match: Adam's update m/(sqrt(v)+eps) is then exactly the same in real arithmetic, and the
@@ -251,6 +252,8 @@ class MaskedTrainer:
             param.copy_(start[name])
             if name in masks:
                 mask.copy_(masks[name])
+        # A dense network (round 0, rewinding points) skips the mask multiply: x * 1 is x exactly.
+        self.pruned = not bool(self.mask.all())
         params, grads = views(self.flat), views(self.grad)
         self.names = names
         self.weights, self.biases = params[0::2], params[1::2]
@@ -300,7 +303,8 @@ class MaskedTrainer:
                     torch.mm(grad, self.weights[layer]), inputs[layer], 0.0
                 )
 
-        self.grad.mul_(self.mask)
+        if self.pruned:
+            self.grad.mul_(self.mask)
         self.steps += 1
         torch._fused_adam_(
             [self.flat], [self.grad], [self.exp_avg], [self.exp_avg_sq], [], [self.steps],
