@@ -20,10 +20,9 @@ import time
 from datetime import date
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train_speed import SAMPLE, _tensor_data  # noqa: E402
+from train_speed import _tensor_data, add_data_argument
 
 
 def _digest(result) -> str:
@@ -81,13 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    default_data = ROOT.parent / "shared" / "data" / "mnist"
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=default_data if default_data.exists() else SAMPLE,
-        help="folder with the four MNIST IDX files (default: ../shared/data/mnist, else the sample)",
-    )
+    add_data_argument(parser)
     parser.add_argument("--iterations", type=int, default=50_000, help="iterations a run (paper: 50,000)")
     parser.add_argument("--rounds", type=int, nargs="+", default=[0, 3, 7, 12], help="pruning levels")
     parser.add_argument("--worker-round", type=int, help=argparse.SUPPRESS)

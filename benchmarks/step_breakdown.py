@@ -22,10 +22,9 @@ import warnings
 from datetime import date
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train_speed import BATCH, SAMPLE, _round_one_masks, _tensor_data  # noqa: E402
+from train_speed import BATCH, _round_one_masks, _tensor_data, add_data_argument
 
 
 def _time_us(fn, repeats: int = 5, loops: int = 2000) -> float:
@@ -103,7 +102,12 @@ def operations(data) -> list[tuple[str, float]]:
     return results
 
 
-PARTS = ("gather", "loss", "mask", "relu")
+PARTS = {
+    "gather": "the data gather (60 random rows, inputs and one-hot labels)",
+    "loss": "the loss (log-softmax, its value, its gradient)",
+    "mask": "the mask multiply",
+    "relu": "the ReLUs, their backward and the bias sums",
+}
 
 
 class _AblatedTrainer:
@@ -181,7 +185,7 @@ def ablation(data, steps: int) -> list[tuple[str, float]]:
     if not torch.equal(reference.flat, restated.t.flat):
         raise SystemExit("the re-stated step no longer matches MaskedTrainer.step: update this benchmark")
 
-    variants = {"whole step": frozenset(), **{f"without {p}": frozenset({p}) for p in PARTS}}
+    variants = {"whole step": frozenset(), **{f"without {text}": frozenset({p}) for p, text in PARTS.items()}}
     variants["without all four"] = frozenset(PARTS)
     trainers = {name: _AblatedTrainer(trainer(), off) for name, off in variants.items()}
     times: dict[str, list[float]] = {name: [] for name in variants}
@@ -196,25 +200,11 @@ def ablation(data, steps: int) -> list[tuple[str, float]]:
     return [(name, statistics.median(ts)) for name, ts in times.items()]
 
 
-DESCRIPTIONS = {
-    "gather": "the data gather (60 random rows, inputs and one-hot labels)",
-    "loss": "the loss (log-softmax, its value, its gradient)",
-    "mask": "the mask multiply",
-    "relu": "the ReLUs, their backward and the bias sums",
-}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    default_data = ROOT.parent / "shared" / "data" / "mnist"
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=default_data if default_data.exists() else SAMPLE,
-        help="folder with the four MNIST IDX files (default: ../shared/data/mnist, else the sample)",
-    )
+    add_data_argument(parser)
     parser.add_argument("--steps", type=int, default=2000, help="steps per ablation timing")
     args = parser.parse_args(argv)
 
@@ -236,11 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     whole = parts[0][1]
     print("\n| the trainer's step | µs per step | saved |\n|---|---|---|")
     for name, us in parts:
-        label = name
-        for part, text in DESCRIPTIONS.items():
-            label = label.replace(f"without {part}", f"without {text}")
         saved = "" if name == "whole step" else f"{whole - us:.0f}"
-        print(f"| {label} | {us:.0f} | {saved} |")
+        print(f"| {name} | {us:.0f} | {saved} |")
     return 0
 
 

@@ -272,14 +272,23 @@ def run_side_by_side(kind: str, jobs: int, args) -> list[dict]:
     return _collect([_spawn(kind, args) for _ in range(jobs)])
 
 
+def add_data_argument(parser: argparse.ArgumentParser) -> None:
+    """``--data``: the benchmarks' MNIST folder, ../shared/data/mnist where present."""
+    default_data = ROOT.parent / "shared" / "data" / "mnist"
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=default_data if default_data.exists() else SAMPLE,
+        help="folder with the four MNIST IDX files, gzipped or not (default: ../shared/data/mnist "
+        "if present, else the committed test sample)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    default_data = ROOT.parent / "shared" / "data" / "mnist"
-    parser.add_argument("--data", type=Path, default=default_data if default_data.exists() else SAMPLE,
-                        help="folder with the four MNIST .gz files (default: ../shared/data/mnist "
-                        "if present, else the committed test sample)")  # fmt: skip
+    add_data_argument(parser)
     parser.add_argument("--repeats", type=int, default=5, help="repetitions (medians are reported)")
     parser.add_argument("--iterations", type=int, default=3000, help="timed steps per measurement")
     parser.add_argument("--warmup", type=int, default=300, help="untimed steps before timing")
