@@ -215,8 +215,8 @@ def worker_reference(args) -> dict:
 
 def worker_protocol(args) -> dict:
     from lottery import model
-    from lottery.experiment import Replicate
-    from lottery.pipeline import DENSE, train_and_save
+    from lottery.desc import Network, Replicate
+    from lottery.steps import train_and_save
     from lottery.training import MaskedTrainer, TrainingHparams
 
     data, _ = _tensor_data(Path(args.data), args.validation_size)
@@ -232,7 +232,7 @@ def worker_protocol(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         outputs = {k: f"{tmp}/{k}" for k in ("weights", "metrics", "curve")}
         start = time.perf_counter()
-        train_and_save(init, masks, data, hparams, Replicate(1, 1, 0), DENSE, outputs)
+        train_and_save(init, masks, data, hparams, Replicate(1, 1, 0), Network(), outputs)
         full = time.perf_counter() - start
     return {"pure_s": pure, "full_s": full}
 

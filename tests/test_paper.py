@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from lottery import paper
+from lottery import paper, protocol
 from lottery.report import summary_markdown
 
 from .conftest import ROOT
@@ -156,7 +156,7 @@ def _config(path):
 
 
 def test_paper_config_deviations_are_only_the_documented_ones():
-    deviations = paper.protocol_deviations(_config("config/paper.yaml"))
+    deviations = protocol.protocol_deviations(_config("config/paper.yaml"))
     text = " ".join(deviations)
     assert "One random reinitialisation per ticket" in text and "One random pruning mask" in text
     assert "test curve is recorded only at rounds [0, 3, 7, 12, 15, 18]" in text
@@ -166,7 +166,7 @@ def test_paper_config_deviations_are_only_the_documented_ones():
 
 
 def test_default_config_deviations_name_the_short_training():
-    text = " ".join(paper.protocol_deviations(_config("config/config.yaml")))
+    text = " ".join(protocol.protocol_deviations(_config("config/config.yaml")))
     assert "training.iterations is 8000 (the paper: 50000)" in text
     assert "No one-shot tickets" in text and "2 seed(s)" in text
 

@@ -5,7 +5,9 @@ import pandas as pd
 import pytest
 
 from lottery import report
+from lottery.sections import BY_NAME, SECTIONS
 
+from .conftest import ROOT
 from .test_analysis import _runs, _sweep
 
 
@@ -30,7 +32,7 @@ def test_sections_and_summary(tmp_path, kind):
     runs.to_csv(tmp_path / "runs.csv", index=False)
     params = {"max_ratio": 0.85, "bootstrap": 100, "seed": 0, "iterative_rounds": 3}
     tables = {}
-    for section in report.SECTIONS:
+    for section in (s.name for s in SECTIONS):
         out = {
             k: tmp_path / f"{section}.{ext}" for k, ext in (("table", "csv"), ("png", "png"), ("svg", "svg"))
         }
@@ -38,12 +40,12 @@ def test_sections_and_summary(tmp_path, kind):
             report.write_section(section, tmp_path / "runs.csv", out, params)
         tables[section] = out["table"]
         assert out["table"].stat().st_size > 0
-        if section != "correlations":
+        if BY_NAME[section].figure:
             assert out["png"].stat().st_size > 1000 and out["svg"].stat().st_size > 1000
             # A sweep section without a sweep says so instead of drawing empty axes.
             noted = "No {ratio, rounds} schedule" in out["svg"].read_text()
             assert noted == (kind != "sweep" and section in SWEEP_SECTIONS), section
-    summary = report.summary_markdown(tables, "x", 0.85)
+    summary = report.summary_markdown({s.name: tables[s.name] for s in SECTIONS if s.in_summary}, "x", 0.85)
     assert "## The paper's view" in summary
     if kind == "sweep":
         assert "| ticket |" in summary and pd.read_csv(tables["correlations"]).shape[0] == 8
@@ -55,3 +57,13 @@ def test_not_a_runs_table_is_a_clear_error(tmp_path):
     (tmp_path / "runs.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match=r"runs\.csv: not a runs table"):
         report.write_section("accuracy", tmp_path / "runs.csv", {}, {})
+
+
+def test_every_section_has_its_function_and_caption():
+    """The sections list is the one place: each entry is drawn by report.section_<name> and has its
+    caption; every section_ function is listed."""
+    for section in SECTIONS:
+        assert callable(getattr(report, f"section_{section.name}")), section.name
+        assert (ROOT / "workflow" / "report" / f"{section.name}.rst").is_file(), section.name
+    drawn = {name.removeprefix("section_") for name in dir(report) if name.startswith("section_")}
+    assert drawn == set(BY_NAME)

@@ -1,19 +1,13 @@
 import torch
 
 from lottery import model, pruning
-from lottery.experiment import Replicate
+from lottery.desc import Network, Replicate, Schedule
 from lottery.io import save_tensors
-from lottery.pipeline import random_mask_seed, random_masks, variant_identity
 from lottery.training import MaskedTrainer, TrainingHparams, train
+from lottery.variants import REGISTRY, random_mask_seed, random_masks
 
 ARCH = model.Architecture(input_size=20, hidden=(16, 8), num_classes=4)
-SCHEDULE = {
-    "name": "ratio-0.5-rounds-2",
-    "rate": 1 - 0.5**0.5,
-    "output_rate_factor": 0.5,
-    "ratio": 0.5,
-    "rounds": 2,
-}
+SCHEDULE = Schedule.from_ratio(0.5, 2)
 
 
 def test_rewind_point_is_the_dense_run_at_iteration_k(tiny_data):
@@ -82,12 +76,27 @@ def test_reinit_draws_other_weights_from_the_same_initialiser():
         assert abs(float(original[name].std()) - float(fresh[name].std())) < 0.2 * float(original[name].std())
 
 
-def test_variant_identity_records_its_seed():
+def test_each_variant_records_its_seed_or_point(tmp_path):
+    """A control's network is the ticket's identity with its variant and what made it: the reinit
+    seed, the random mask's seed (and method random), the rewinding point."""
     replicate = Replicate(1, 1, 0)
-    assert variant_identity(SCHEDULE, 2, "layerwise", "reinit", replicate)["reinit_seed"] == 10_001
-    random = variant_identity(SCHEDULE, 2, "layerwise", "random", replicate)
+    ticket = Network.ticket(SCHEDULE, 2, "layerwise")
+    weights = model.prunable(model.glorot_normal_init(ARCH, seed=2))
+    mask = pruning.next_masks(weights, pruning.dense_masks(weights), SCHEDULE, 1)
+    save_tensors(tmp_path / "mask.safetensors", mask)
+    files = {
+        "init": "θ",
+        "mask": tmp_path / "mask.safetensors",
+        "ticket_masks": [tmp_path / "mask.safetensors"] * 2,
+    }
+    reinit = REGISTRY["reinit"].prepare(files, ticket, replicate, {})
+    assert reinit.network.identity()["reinit_seed"] == 10_001 and reinit.start_iteration == 0
+    random = REGISTRY["random"].prepare(files, ticket, replicate, {}).network.identity()
     assert random["method"] == "random" and random["mask_seed"] == random_mask_seed(
-        replicate, SCHEDULE["name"], 2
+        replicate, SCHEDULE.name, 2
     )
-    rewind = variant_identity(SCHEDULE, 2, "layerwise", "rewind", replicate, rewind_iteration=100)
-    assert rewind["rewind_iteration"] == 100 and rewind["requested_ratio"] == 0.5
+    rewind = REGISTRY["rewind"].prepare(files, ticket, replicate, {"iteration": "100"})
+    assert rewind.network.identity()["rewind_iteration"] == 100 and rewind.start_iteration == 100
+    assert rewind.network.identity()["requested_ratio"] == 0.5
+    for prepared in (reinit, rewind):
+        assert all(torch.equal(prepared.masks[n], mask[n]) for n in mask)

@@ -15,13 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from lottery import model, pipeline, worker
+from lottery import model, steps, worker
 from lottery.data import MNIST_FILES
 from lottery.worker import WorkerJobError, describe, run_in_worker, worker_address, worker_key
 
 from .conftest import SAMPLE
 
-TRAINING = {"learning_rate": 0.0012, "batch_size": 60, "iterations": 200, "eval_every": 50, "test_every": 50}
+TRAINING = {
+    "iterations": 200,
+    "eval_every": 50,
+    "test_every": 50,
+}  # lottery.desc.to_params: defaults left out
 REPLICATE = {"init_seed": 1, "data_order_seed": 1, "split_seed": 0, "controls_offset": 10_000}
 
 
@@ -30,9 +34,9 @@ def inputs(tmp_path_factory) -> dict[str, str]:
     """θ0, the decoded MNIST sample and its split, as the workflow writes them."""
     folder = tmp_path_factory.mktemp("inputs")
     files = {k: str(folder / f"{k}.safetensors") for k in ("init", "dataset", "split")}
-    pipeline.decode_dataset({k: SAMPLE / name for k, (name, _) in MNIST_FILES.items()}, files["dataset"])
-    pipeline.split_dataset(files["dataset"], 200, 0, files["split"])
-    pipeline.initialise(model.Architecture(), 1, files["init"])
+    steps.decode_dataset({k: SAMPLE / name for k, (name, _) in MNIST_FILES.items()}, files["dataset"])
+    steps.split_dataset(files["dataset"], 200, 0, files["split"])
+    steps.initialise(model.Architecture(), 1, files["init"])
     return files
 
 
@@ -64,7 +68,7 @@ def test_a_job_in_the_worker_is_bitwise_the_job_in_its_own_process(inputs, addre
     subprocess.run([sys.executable, "-c", code], check=True)
     for key, path in own["output"].items():
         assert Path(path).read_bytes() == Path(in_worker["output"][key]).read_bytes(), key
-    assert "step train_network finished" in Path(in_worker["log"][0]).read_text()
+    assert "step train_dense finished" in Path(in_worker["log"][0]).read_text()
     # The job ran in a child of the worker, which logged it.
     assert re.search(r"job process \d+", address.with_suffix(".log").read_text())
 

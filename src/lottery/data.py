@@ -19,32 +19,11 @@ from pathlib import Path
 
 import torch
 
+from lottery import schema
 from lottery.io import load_tensors, write_bytes
 
-MNIST_MIRRORS = (
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "https://storage.googleapis.com/cvdf-datasets/mnist/",
-)
-
-# sha256 of the decompressed official files (= ../shared/data/mnist/SHA256SUMS.uncompressed).
-MNIST_FILES = {
-    "train_images": (
-        "train-images-idx3-ubyte.gz",
-        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    ),
-    "train_labels": (
-        "train-labels-idx1-ubyte.gz",
-        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-    ),
-    "test_images": (
-        "t10k-images-idx3-ubyte.gz",
-        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-    ),
-    "test_labels": (
-        "t10k-labels-idx1-ubyte.gz",
-        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-    ),
-}
+# The official files and the sha256 of their decompressed content: the schema's default data.files.
+MNIST_FILES = {key: (spec["name"], spec["sha256"]) for key, spec in schema.default("data.files").items()}
 
 IDX_UBYTE = 0x08
 

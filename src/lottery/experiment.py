@@ -1,47 +1,22 @@
-"""An experiment's configuration as typed objects: replicates (seeds) and pruning schedules.
-
-The workflow's ``common.smk`` uses these to name its jobs; keeping them here makes them testable.
+"""An experiment's configuration as one typed description (:class:`Experiment`): its replicates,
+pruning schedules, training hyperparameters, architecture and control variants, and which networks
+it trains. ``common.smk`` builds it once from the validated config and names its jobs from it.
+No PyTorch or pandas: a dry run imports neither.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lottery.model import Architecture
-from lottery.pruning import Schedule
-from lottery.training import TrainingHparams
+from lottery import variants
+from lottery.desc import Architecture, Replicate, Schedule, TrainingHparams, from_params
 
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the key."""
-
-
-@dataclass(frozen=True)
-class Replicate:
-    """One trial: its θ0 seed, its minibatch-order seed and the (shared) split seed.
-
-    The control variants draw their randomness from seeds of their own, offset from the init seed:
-    ``reinit_seed`` for the reinitialisation, ``random_mask_seed`` for random pruning.
-    """
-
-    init_seed: int
-    data_order_seed: int
-    split_seed: int
-    controls_offset: int = 10_000
-
-    @property
-    def reinit_seed(self) -> int:
-        return self.init_seed + self.controls_offset
-
-    @property
-    def random_mask_seed(self) -> int:
-        return self.init_seed + 2 * self.controls_offset
-
-    @property
-    def name(self) -> str:
-        return f"seed-{self.init_seed}"
 
 
 def replicates(config: Mapping[str, Any]) -> list[Replicate]:
@@ -98,20 +73,128 @@ def schedules(config: Mapping[str, Any]) -> dict[str, Schedule]:
     return found
 
 
+def _piece(cls: type, section: Mapping[str, Any], key: str) -> Any:
+    """The typed piece ``cls`` from a config section's keys that are its fields; a bad value is a
+    ConfigError naming the section."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    try:
+        return from_params(cls, {name: value for name, value in section.items() if name in names})
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{key}: {e}") from e
+
+
 def architecture(config: Mapping[str, Any]) -> Architecture:
-    m = config["model"]
-    return Architecture(int(m["input_size"]), tuple(int(h) for h in m["hidden"]), int(m["num_classes"]))
+    return _piece(Architecture, config["model"], "model")
 
 
 def training_hparams(config: Mapping[str, Any]) -> TrainingHparams:
-    t = config["training"]
-    try:
-        return TrainingHparams(
-            learning_rate=float(t["learning_rate"]),
-            batch_size=int(t["batch_size"]),
-            iterations=int(t["iterations"]),
-            eval_every=int(t["eval_every"]),
-            test_every=int(t["test_every"]),
+    """The ``training:`` section's hyperparameters (``test_curve_rounds`` is the experiment's)."""
+    return _piece(TrainingHparams, config["training"], "training")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """The whole experiment, from the validated config."""
+
+    name: str
+    architecture: Architecture
+    training: TrainingHparams
+    test_curve_rounds: tuple[int, ...] | None  # None: every network records the test curve
+    method: str
+    schedules: dict[str, Schedule]
+    replicates: dict[str, Replicate]  # by folder, seed-<s>
+    controls: tuple[str, ...]  # the control folders: reinit, random, rewind-<k>...
+    control_rounds_mode: str  # variants.rounds: auto, final or every
+    analysis: Mapping[str, Any]
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Experiment:
+        rounds = config["training"].get("test_curve_rounds")
+        return cls(
+            name=config["experiment"],
+            architecture=architecture(config),
+            training=training_hparams(config),
+            test_curve_rounds=None if rounds is None else tuple(rounds),
+            method=config["pruning"]["method"],
+            schedules=schedules(config),
+            replicates={r.name: r for r in replicates(config)},
+            controls=tuple(variants.enabled_directories(config["variants"])),
+            control_rounds_mode=config["variants"]["rounds"],
+            analysis=dict(config["analysis"]),
         )
-    except ValueError as e:
-        raise ConfigError(str(e)) from e
+
+    def control_rounds(self, schedule: Schedule) -> list[int]:
+        """Rounds at which the controls are trained: every round of an iterative fixed-rate schedule
+        (each is a level of the paper's plots), the last of a {ratio, rounds} schedule (its target) and
+        none of a one-shot schedule (its levels' controls are the iterative ones'), unless
+        variants.rounds says 'final' or 'every' for all."""
+        mode = self.control_rounds_mode
+        if mode == "auto" and schedule.oneshot:
+            return []
+        every = mode == "every" or (mode == "auto" and schedule.ratio is None)
+        return list(range(1, schedule.rounds + 1)) if every else [schedule.rounds]
+
+    def curve_rounds(self) -> set[int]:
+        """Rounds whose networks record a test curve (none when training.test_every is 0)."""
+        if not self.training.test_every:
+            return set()
+        if self.test_curve_rounds is None:
+            return set(range(max(s.rounds for s in self.schedules.values()) + 1))
+        return set(self.test_curve_rounds)
+
+    def training_at(self, round_: int) -> TrainingHparams:
+        """The training of a round-``round_`` network (0: the dense one): ``test_every`` holds only at
+        ``test_curve_rounds``, 0 elsewhere - a test curve makes training much slower."""
+        rounds = self.test_curve_rounds
+        if rounds is not None and round_ not in rounds:
+            return dataclasses.replace(self.training, test_every=0)
+        return self.training
+
+    @property
+    def has_oneshot(self) -> bool:
+        return any(s.oneshot for s in self.schedules.values())
+
+    def iterative_rounds(self) -> int:
+        """The number of rounds of the sweep's 'iterative' panel (5 if swept)."""
+        rounds = sorted({s.rounds for s in self.schedules.values() if s.ratio is not None})
+        return 5 if 5 in rounds else max([r for r in rounds if r > 1], default=5)
+
+    def analysis_params(self) -> dict[str, Any]:
+        """The analyses' settings, keys sorted, with the iterative panel's rounds."""
+        return dict(sorted({**self.analysis, "iterative_rounds": self.iterative_rounds()}.items()))
+
+    # The networks: folders under results/<experiment>/, each with metrics.json and curve.csv.
+    def ticket_dirs(self) -> list[str]:
+        return [
+            f"{seed}/{name}/ticket/round-{k}"
+            for seed in self.replicates
+            for name, s in self.schedules.items()
+            for k in range(1, s.rounds + 1)
+        ]
+
+    def control_dirs(self) -> list[str]:
+        return [
+            f"{seed}/{name}/{control}/round-{k}"
+            for seed in self.replicates
+            for name, s in self.schedules.items()
+            for control in self.controls
+            for k in self.control_rounds(s)
+        ]
+
+    def dense_dirs(self) -> list[str]:
+        return [f"{seed}/dense" for seed in self.replicates]
+
+    def curve_dirs(self) -> list[str]:
+        """The networks with a test curve, in the order of the test-curve table's inputs."""
+        rounds = self.curve_rounds()
+        dirs = [f"{seed}/dense" for seed in self.replicates if 0 in rounds]
+        for seed in self.replicates:
+            for name, s in self.schedules.items():
+                dirs += [f"{seed}/{name}/ticket/round-{k}" for k in range(1, s.rounds + 1) if k in rounds]
+                dirs += [
+                    f"{seed}/{name}/{control}/round-{k}"
+                    for control in self.controls
+                    for k in self.control_rounds(s)
+                    if k in rounds
+                ]
+        return dirs

@@ -2,7 +2,9 @@
 
 A :class:`Job` holds what a rule's script gets from the ``snakemake`` object (file names, params,
 wildcards, threads) as plain JSON values, so that a job can run in its own process or be handed to
-the warm worker (:mod:`lottery.worker`) that keeps PyTorch imported.
+the warm worker (:mod:`lottery.worker`) that keeps PyTorch imported. The experiment's typed pieces
+travel in the params as :func:`lottery.desc.to_params` of them and come back whole here
+(:meth:`Job.hparams`, :meth:`Job.replicate`, :meth:`Job.network`, :meth:`Job.architecture`).
 """
 
 from __future__ import annotations
@@ -13,17 +15,9 @@ from typing import Any
 
 import torch
 
-from lottery import pipeline
-from lottery.experiment import Replicate, architecture, training_hparams
-from lottery.pipeline import (
-    DENSE,
-    rewind_point,
-    train_network,
-    train_random_round,
-    train_ticket_round,
-    variant_identity,
-)
-from lottery.steps import setup_logging
+from lottery import runs, steps
+from lottery.desc import Architecture, Network, Replicate, TrainingHparams, from_params, network_from_params
+from lottery.logs import setup_logging
 
 
 @dataclass(frozen=True)
@@ -43,114 +37,95 @@ class Job:
         setup_logging(self.log[0] if self.log else None)
         torch.set_num_threads(self.threads)
 
-    def training(self) -> dict[str, Any]:
-        """What every training takes: the weights it starts from, the data and its split, the
-        training settings and the replicate's seeds."""
+    @property
+    def hparams(self) -> TrainingHparams:
+        return from_params(TrainingHparams, self.params["training"])
+
+    @property
+    def replicate(self) -> Replicate:
+        return from_params(Replicate, self.params["replicate"])
+
+    @property
+    def network(self) -> Network:
+        return network_from_params(self.params["network"])
+
+    @property
+    def architecture(self) -> Architecture:
+        return from_params(Architecture, self.params["architecture"])
+
+    def data(self) -> dict[str, Any]:
+        """What every training takes besides its weights: the data, its split, the hyperparameters
+        and the replicate's seeds."""
         return {
-            "init": self.input["init"],
             "dataset": self.input["dataset"],
             "split": self.input["split"],
-            "hparams": training_hparams({"training": self.params["training"]}),
-            "replicate": Replicate(**self.params["replicate"]),
+            "hparams": self.hparams,
+            "replicate": self.replicate,
         }
 
 
 def fetch_dataset(job: Job) -> None:
     """Fetch and verify the dataset's IDX files (``params["sources"]``: the offline folder or the
     mirrors, set by the script from the config)."""
-    pipeline.fetch_dataset(
-        outputs=job.output,
-        files=job.params["files"],
-        sources=job.params["sources"],
-        retries=job.params["retries"],
-        timeout=job.params["timeout"],
-    )
+    p = job.params
+    steps.fetch_dataset(job.output, p["files"], p["sources"], p["retries"], p["timeout"])
 
 
 def decode_dataset(job: Job) -> None:
-    pipeline.decode_dataset(job.input, job.output["dataset"])
+    steps.decode_dataset(job.input, job.output["dataset"])
 
 
 def split_dataset(job: Job) -> None:
-    pipeline.split_dataset(
-        job.input["dataset"],
-        validation_size=job.params["validation_size"],
-        seed=job.params["seed"],
-        out=job.output["split"],
+    steps.split_dataset(
+        job.input["dataset"], job.params["validation_size"], job.params["seed"], job.output["split"]
     )
 
 
 def initialise(job: Job) -> None:
     """θ0 (or the reinit control's weights) from the architecture and a seed."""
-    pipeline.initialise(
-        architecture({"model": job.params["architecture"]}), seed=job.params["seed"], out=job.output["init"]
-    )
+    steps.initialise(job.architecture, seed=job.params["seed"], out=job.output["init"])
 
 
 def collect_runs(job: Job) -> None:
-    pipeline.collect_runs(job.input["metrics"], job.params["experiment"], job.output["runs"])
+    runs.collect_runs(job.input["metrics"], job.params["experiment"], job.output["runs"])
 
 
 def train_dense(job: Job) -> None:
     """Round 0: the dense network trained from θ0."""
-    train_network(
-        mask=None,
-        identity=DENSE,
-        outputs=job.output,
-        **job.training(),
-    )
+    steps.train_dense(init=job.input["init"], outputs=job.output, **job.data())
 
 
 def train_ticket(job: Job) -> None:
     """One pruning round: prune round k-1's network, rewind to θ0, train."""
-    train_ticket_round(
+    steps.train_ticket_round(
         previous_weights=job.input["previous_weights"],
         previous_mask=job.input["previous_mask"],
-        schedule=job.params["schedule"],
-        round_=int(job.wildcards["round"]),
-        method=job.params["method"],
+        init=job.input["init"],
+        ticket=job.network,
         outputs=job.output,
-        **job.training(),
+        **job.data(),
     )
 
 
 def train_control(job: Job) -> None:
-    """A control variant of a ticket round - reinit or rewind - with the ticket's mask."""
-    training = job.training()
-    rewind_iteration = int(job.wildcards.get("iteration", 0))
-    train_network(
-        mask=job.input["mask"],
-        identity=variant_identity(
-            job.params["schedule"],
-            int(job.wildcards["round"]),
-            job.params["method"],
-            job.params["variant"],
-            training["replicate"],
-            rewind_iteration or None,
-        ),
+    """A control variant (``params["variant"]``) of a ticket round, with what the round left."""
+    steps.train_control(
+        variant=job.params["variant"],
+        inputs=job.input,
+        ticket=job.network,
+        wildcards=job.wildcards,
         outputs=job.output,
-        start_iteration=rewind_iteration,
-        **training,
-    )
-
-
-def train_random(job: Job) -> None:
-    """The random-pruning control of a ticket round."""
-    train_random_round(
-        ticket_masks=list(job.input["ticket_masks"]),
-        schedule=job.params["schedule"],
-        method=job.params["method"],
-        outputs=job.output,
-        **job.training(),
+        **job.data(),
     )
 
 
 def train_rewind_point(job: Job) -> None:
     """θk: the dense network after k iterations."""
-    rewind_point(
+    steps.rewind_point(
+        init=job.input["init"],
         iteration=int(job.wildcards["iteration"]),
         out=job.output["theta"],
-        **job.training(),
+        **job.data(),
     )
 
 
@@ -163,7 +138,6 @@ JOBS: dict[str, Callable[[Job], None]] = {
     "train_dense": train_dense,
     "train_ticket": train_ticket,
     "train_control": train_control,
-    "train_random": train_random,
     "rewind_point": train_rewind_point,
 }
 

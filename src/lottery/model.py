@@ -8,44 +8,10 @@ any tool. Only ``*.weight`` tensors are prunable; biases never are.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 
-
-@dataclass(frozen=True)
-class Architecture:
-    """Layer widths of a fully connected network: input, hidden..., output."""
-
-    input_size: int = 784
-    hidden: tuple[int, ...] = (300, 100)
-    num_classes: int = 10
-
-    def __post_init__(self) -> None:
-        widths = (self.input_size, *self.hidden, self.num_classes)
-        if any(int(w) != w or w < 1 for w in widths):
-            raise ValueError(f"layer widths must be positive integers, got {widths}")
-
-    @property
-    def widths(self) -> tuple[int, ...]:
-        return (self.input_size, *self.hidden, self.num_classes)
-
-    @property
-    def layer_names(self) -> list[str]:
-        return [f"fc{i + 1}" for i in range(len(self.widths) - 1)]
-
-    @property
-    def weight_names(self) -> list[str]:
-        return [f"{name}.weight" for name in self.layer_names]
-
-    def weight_shapes(self) -> dict[str, tuple[int, int]]:
-        w = self.widths
-        return {f"fc{i + 1}.weight": (w[i + 1], w[i]) for i in range(len(w) - 1)}
-
-    @property
-    def prunable_count(self) -> int:
-        return sum(o * i for o, i in self.weight_shapes().values())
+from lottery.desc import Architecture
 
 
 def glorot_normal_init(arch: Architecture, seed: int) -> dict[str, torch.Tensor]:
@@ -77,7 +43,3 @@ def check_params(params: dict[str, torch.Tensor], arch: Architecture, source: st
 
 def layer_sizes(arch: Architecture) -> dict[str, int]:
     return {name: o * i for name, (o, i) in arch.weight_shapes().items()}
-
-
-def architecture_from(hidden: Sequence[int], input_size: int = 784, num_classes: int = 10) -> Architecture:
-    return Architecture(input_size=input_size, hidden=tuple(hidden), num_classes=num_classes)

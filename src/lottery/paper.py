@@ -10,7 +10,7 @@ to it; a claim without the networks it needs is "not measured" - never dropped.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,23 +22,6 @@ from lottery.analysis import summarise_by_pm
 # The Pm levels (percent of weights remaining) of the paper's test-curve figure; 20%/10% per round.
 CURVE_LEVELS = (100.0, 51.3, 21.1, 7.0, 3.6, 1.9)
 LEVEL_TOLERANCE = 0.1  # Pm is matched to a paper level within 0.1 percentage points
-
-# The paper's protocol (../shared/reference/paper-protocol.md), for the list of deviations.
-PROTOCOL = {
-    "iterations": 50_000,
-    "batch_size": 60,
-    "learning_rate": 1.2e-3,
-    "eval_every": 100,
-    "test_every": 100,
-    "validation_size": 5_000,
-    "hidden": [300, 100],
-    "rate": 0.2,
-    "output_rate_factor": 0.5,
-    "rounds": 20,
-    "ticket_trials": 5,
-    "reinits_per_ticket": 3,
-    "random_trials": 10,
-}
 
 
 def iterative_schedule(runs: pd.DataFrame) -> str | None:
@@ -419,54 +402,3 @@ def iterative_vs_oneshot(runs: pd.DataFrame) -> pd.DataFrame:
     table = pd.concat(parts, ignore_index=True)
     table["pm"] = table["weights_remaining_pct"].round(1)
     return summarise_by_pm(table, "pruning")
-
-
-def protocol_deviations(config: Mapping[str, Any]) -> list[str]:
-    """How an experiment's configuration departs from the paper's protocol, one sentence each."""
-    p, t, pruning = PROTOCOL, config["training"], config["pruning"]
-    out = []
-    for key in ("iterations", "batch_size", "learning_rate", "eval_every"):
-        if t[key] != p[key]:
-            out.append(f"training.{key} is {t[key]} (the paper: {p[key]}).")
-    if t["test_every"] != p["test_every"]:
-        out.append(
-            f"training.test_every is {t['test_every']} (the paper: a test curve every 100 iterations)."
-        )
-    elif t.get("test_curve_rounds") is not None:
-        out.append(
-            f"The test curve is recorded only at rounds {list(t['test_curve_rounds'])} (the levels of the "
-            "paper's test-curve figure); other networks evaluate the test set at their early-stop "
-            "iteration and at the end, which is all their metrics need."
-        )
-    if config["data"]["validation_size"] != p["validation_size"]:
-        out.append(f"data.validation_size is {config['data']['validation_size']} (the paper: 5,000).")
-    if list(config["model"]["hidden"]) != p["hidden"]:
-        out.append(f"model.hidden is {list(config['model']['hidden'])} (the paper: LeNet-300-100).")
-    if pruning["method"] != "layerwise" or pruning["output_rate_factor"] != p["output_rate_factor"]:
-        out.append(f"pruning is {pruning['method']} with output_rate_factor {pruning['output_rate_factor']} "
-                   "(the paper: layer-wise, output layer at half rate).")  # fmt: skip
-    fixed = [s for s in pruning.get("schedules", []) if "rate" in s and not s.get("oneshot")]
-    if not any(s["rate"] == p["rate"] and s["rounds"] >= p["rounds"] for s in fixed):
-        out.append("No iterative schedule of 20 rounds at 20% per round (the paper: Pm down to 1.2%).")
-    if not any(s.get("oneshot") for s in pruning.get("schedules", [])):
-        out.append("No one-shot tickets at the iterative levels.")
-    seeds = len(config["seeds"]["init"])
-    if seeds != p["ticket_trials"]:
-        out.append(f"{seeds} seed(s) (the paper: 5 trials of winning tickets).")
-    variants = config["variants"]
-    if variants["reinit"]:
-        out.append(f"One random reinitialisation per ticket and seed (the paper: {p['reinits_per_ticket']}).")
-    else:
-        out.append("No randomly reinitialised tickets.")
-    if variants["random"]:
-        out.append(
-            f"One random pruning mask per level and seed, {seeds} in all (the paper: {p['random_trials']} "
-            "random sparse networks)."
-        )
-    else:
-        out.append("No randomly pruned networks.")
-    out.append(
-        "Inputs are normalised with the training split's mean and standard deviation (the paper does "
-        "not say how it scaled them)."
-    )
-    return out

@@ -12,71 +12,14 @@ accumulating over rounds; each round still removes only weights that survived th
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
+
+from lottery.desc import Schedule
 
 LAYERWISE = "layerwise"
 GLOBAL = "global"
 RANDOM = "random"
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """A pruning schedule: ``rounds`` rounds, each pruning ``rate`` of the surviving hidden weights.
-
-    Built either from a fixed per-round rate (the paper: 20% a round) or from a requested total ratio p
-    over n rounds, in which case the per-round rate is the compound rate r = 1 - (1 - p) ** (1 / n).
-    The output layer is pruned at ``rate * output_rate_factor`` (the paper: half the rate).
-
-    A ``oneshot`` schedule has the levels of the fixed-rate one but reaches each level k in one step
-    from the dense network (train, prune to level k, rewind, train): the paper's one-shot tickets at the
-    iterative tickets' Pm, layer by layer.
-    """
-
-    rate: float
-    rounds: int
-    output_rate_factor: float = 0.5
-    ratio: float | None = None
-    oneshot: bool = False
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.rate < 1.0:
-            raise ValueError(f"pruning rate must be in [0, 1), got {self.rate}")
-        if self.rounds < 1:
-            raise ValueError(f"a schedule needs at least one round, got rounds={self.rounds}")
-        if not 0.0 <= self.output_rate_factor <= 1.0:
-            raise ValueError(f"output_rate_factor must be in [0, 1], got {self.output_rate_factor}")
-        if self.oneshot and self.ratio is not None:
-            raise ValueError("oneshot goes with a fixed rate: {ratio, rounds: 1} is one-shot already")
-
-    @classmethod
-    def from_ratio(cls, ratio: float, rounds: int, output_rate_factor: float = 0.5) -> Schedule:
-        """The schedule that prunes a total ``ratio`` of the hidden weights in ``rounds`` rounds."""
-        if not 0.0 <= ratio < 1.0:
-            raise ValueError(f"prune ratio must be in [0, 1), got {ratio}")
-        if rounds < 1:
-            raise ValueError(f"a schedule needs at least one round, got rounds={rounds}")
-        return cls(compound_rate(ratio, rounds), rounds, output_rate_factor, ratio)
-
-    @property
-    def name(self) -> str:
-        """Directory name of the schedule: ``rate-0.2``, ``oneshot-rate-0.2`` or ``ratio-0.9-rounds-5``."""
-        if self.ratio is None:
-            return f"oneshot-rate-{self.rate:g}" if self.oneshot else f"rate-{self.rate:g}"
-        return f"ratio-{self.ratio:g}-rounds-{self.rounds}"
-
-    def layer_rate(self, is_output: bool) -> float:
-        return self.rate * self.output_rate_factor if is_output else self.rate
-
-    def requested_ratio(self, round_: int) -> float:
-        """Fraction of the hidden weights requested to be pruned after ``round_`` rounds."""
-        return round(1.0 - (1.0 - self.rate) ** round_, 12)  # no float noise such as 0.19999999999999996
-
-
-def compound_rate(ratio: float, rounds: int) -> float:
-    """Per-round rate r with 1 - (1 - r) ** rounds == ratio."""
-    return 1.0 - (1.0 - ratio) ** (1.0 / rounds)
 
 
 def round_half_up(x: float) -> int:

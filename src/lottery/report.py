@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +18,19 @@ import seaborn as sns
 
 from lottery import analysis, paper
 from lottery.io import atomic_path, read_json, write_text
-from lottery.steps import step
+from lottery.logs import step
+from lottery.runs import read_runs
+from lottery.sections import BY_NAME
+from lottery.variants import FIGURE_ORDER
 
 PathLike = str | os.PathLike
 # Reproducible SVGs: fixed element ids, no date.
 plt.rcParams["svg.hashsalt"] = "lottery"
-VARIANT_ORDER = ["ticket", "reinit", "random"]
 
 
 def _variants(table: pd.DataFrame) -> list[str]:
     present = list(dict.fromkeys(table["variant"]))
-    return [v for v in VARIANT_ORDER if v in present] + sorted(v for v in present if v not in VARIANT_ORDER)
+    return [v for v in FIGURE_ORDER if v in present] + sorted(v for v in present if v not in FIGURE_ORDER)
 
 
 def _save(fig: plt.Figure, png: PathLike, svg: PathLike, empty_note: str | None = None) -> None:
@@ -92,7 +94,9 @@ def section_correlations(runs: pd.DataFrame, out: Mapping[str, PathLike], params
     _write_csv(table, out["table"])
 
 
-def section_importance(runs: pd.DataFrame, out: Mapping[str, PathLike], params: Mapping[str, Any]) -> None:
+def section_parameter_importance(
+    runs: pd.DataFrame, out: Mapping[str, PathLike], params: Mapping[str, Any]
+) -> None:
     table = analysis.parameter_importance(runs, seed=int(params["seed"]))
     _write_csv(table, out["table"])
     sns.set_theme(style="whitegrid")
@@ -164,32 +168,14 @@ def section_oneshot(runs: pd.DataFrame, out: Mapping[str, PathLike], params: Map
     _pm_panels(curves, out, "No one-shot tickets in this experiment.")
 
 
-SECTIONS: dict[str, Callable[[pd.DataFrame, Mapping[str, PathLike], Mapping[str, Any]], None]] = {
-    "pruning_ratios": section_pruning_ratios,
-    "accuracy": section_accuracy,
-    "correlations": section_correlations,
-    "parameter_importance": section_importance,
-    "random_states": section_random_states,
-    "paper_view": section_paper_view,
-    "oneshot": section_oneshot,
-}
-
-
-def read_runs(path: PathLike) -> pd.DataFrame:
-    runs = pd.read_csv(path)
-    missing = {"variant", "schedule_ratio", "schedule_rounds", "round", "val_acc", "test_acc"} - set(runs)
-    if missing:
-        raise ValueError(f"{path}: not a runs table, missing columns {sorted(missing)}")
-    return runs
-
-
 @step
 def write_section(
     section: str, runs: PathLike, out: Mapping[str, PathLike], params: Mapping[str, Any]
 ) -> None:
-    if section not in SECTIONS:
-        raise ValueError(f"unknown report section {section!r}: expected one of {sorted(SECTIONS)}")
-    SECTIONS[section](read_runs(runs), out, params)
+    """One section of :data:`lottery.sections.SECTIONS`: ``section_<name>`` draws it."""
+    if section not in BY_NAME:
+        raise ValueError(f"unknown report section {section!r}: expected one of {sorted(BY_NAME)}")
+    globals()[f"section_{section}"](read_runs(runs), out, params)
 
 
 def _fmt(value: float, digits: int = 3) -> str:

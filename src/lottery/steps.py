@@ -1,32 +1,208 @@
-"""The package's log and the timing of workflow steps; no PyTorch, so jobs that need none start fast."""
+"""The workflow's steps that need PyTorch, one function per rule, from input files to output files.
+
+Each takes the experiment's typed pieces (:mod:`lottery.desc`) whole, as the rule's job hands them
+over (:mod:`lottery.jobs`); the control variants' own parts are in :mod:`lottery.variants`, the runs
+table in :mod:`lottery.runs`.
+"""
 
 from __future__ import annotations
 
-import functools
-import logging
 import os
-import time
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-log = logging.getLogger("lottery")
+import torch
+
+from lottery import data, model, pruning, variants
+from lottery.desc import Architecture, Network, Replicate, TrainingHparams, recorded
+from lottery.io import load_tensors, save_tensors, write_json, write_text
+from lottery.logs import log, step
+from lottery.runs import csv_text
+from lottery.training import MaskedTrainer, train
+
+PathLike = str | os.PathLike
+CURVE_COLUMNS = ("iteration", "train_loss", "val_loss", "val_acc", "test_loss", "test_acc")
 
 
-def setup_logging(path: str | os.PathLike | None) -> None:
-    """Send the package's log to ``path`` (a rule's ``log:`` file)."""
-    handler: logging.Handler = logging.FileHandler(path, mode="w") if path else logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.handlers[:] = [handler]
-    log.setLevel(logging.INFO)
+@step
+def fetch_dataset(
+    outputs: Mapping[str, PathLike],
+    files: Mapping[str, Mapping[str, str]],
+    sources: Sequence[str],
+    retries: int,
+    timeout: float,
+) -> None:
+    """Fetch and verify each file; ``outputs`` and ``files`` are keyed by ``train_images`` etc."""
+    for key, dest in outputs.items():
+        spec = files[key]
+        used = data.fetch_file(spec["name"], spec["sha256"], sources, dest, retries, timeout)
+        log.info("%s: verified %s from %s", key, spec["name"], used)
 
 
-def step(function):
-    """Log how long a workflow step's own work took (``benchmarks/workflow_overhead.py`` reads it):
-    whatever else a job's wall time holds is process start, imports and scheduling."""
+@step
+def decode_dataset(raw: Mapping[str, PathLike], out: PathLike) -> None:
+    tensors = data.decode_dataset(dict(raw))
+    save_tensors(out, tensors)
+    log.info("decoded %s", {k: tuple(v.shape) for k, v in tensors.items()})
 
-    @functools.wraps(function)
-    def timed(*args, **kwargs):
-        start = time.perf_counter()
-        result = function(*args, **kwargs)
-        log.info("step %s finished in %.3f s", function.__name__, time.perf_counter() - start)
-        return result
 
-    return timed
+@step
+def split_dataset(dataset: PathLike, validation_size: int, seed: int, out: PathLike) -> None:
+    split = data.make_split(load_tensors(dataset), validation_size, seed)
+    save_tensors(out, split, metadata={"seed": seed, "validation_size": validation_size})
+    train_n, val_n = len(split["train_indices"]), len(split["val_indices"])
+    mean, std = float(split["mean"]), float(split["std"])
+    log.info("split seed %d: %d train, %d validation; mean %.5f std %.5f", seed, train_n, val_n, mean, std)
+
+
+@step
+def initialise(arch: Architecture, seed: int, out: PathLike) -> None:
+    """Write θ0, the original initialisation every ticket is rewound to."""
+    save_tensors(out, model.glorot_normal_init(arch, seed), metadata={"init_seed": seed})
+    log.info("θ0 for %s with seed %d", arch.widths, seed)
+
+
+def prune(
+    weights: PathLike, previous_mask: PathLike, ticket: Network, out: PathLike
+) -> dict[str, torch.Tensor]:
+    """The ticket round's mask from the previous round's trained weights and mask."""
+    trained = model.prunable(load_tensors(weights))
+    masks = pruning.next_masks(
+        trained, load_tensors(previous_mask), ticket.schedule, ticket.round, ticket.method
+    )
+    metadata = {"schedule": ticket.schedule.name, "round": ticket.round, "method": ticket.method}
+    save_tensors(out, masks, metadata=metadata)
+    kept = 100 * pruning.weights_remaining(masks)
+    log.info(
+        "%s round %d (%s): %.4f%% of weights remain", ticket.schedule.name, ticket.round, ticket.method, kept
+    )
+    return masks
+
+
+@step
+def train_ticket_round(
+    previous_weights: PathLike,
+    previous_mask: PathLike,
+    init: PathLike,
+    dataset: PathLike,
+    split: PathLike,
+    ticket: Network,
+    hparams: TrainingHparams,
+    replicate: Replicate,
+    outputs: Mapping[str, PathLike],
+) -> dict[str, Any]:
+    """One pruning round: prune the previous round's network (the dense one for one-shot schedules),
+    rewind to θ0, train."""
+    masks = prune(previous_weights, previous_mask, ticket, outputs["mask"])
+    tensor_data = data.load_tensor_data(dataset, split)
+    return train_and_save(
+        load_tensors(init), masks, tensor_data, hparams, replicate, ticket, _without_mask(outputs)
+    )
+
+
+def _without_mask(outputs: Mapping[str, PathLike]) -> dict[str, PathLike]:
+    """A job's outputs less the mask, which the job writes itself (with its provenance)."""
+    return {key: path for key, path in outputs.items() if key != "mask"}
+
+
+@step
+def train_dense(
+    init: PathLike,
+    dataset: PathLike,
+    split: PathLike,
+    hparams: TrainingHparams,
+    replicate: Replicate,
+    outputs: Mapping[str, PathLike],
+) -> dict[str, Any]:
+    """Round 0: the dense network trained from θ0 (its all-ones mask written for round 1)."""
+    params = load_tensors(init)
+    masks = pruning.dense_masks(model.prunable(params))
+    tensor_data = data.load_tensor_data(dataset, split)
+    return train_and_save(params, masks, tensor_data, hparams, replicate, Network(), outputs)
+
+
+@step
+def train_control(
+    variant: str,
+    inputs: Mapping[str, Any],
+    dataset: PathLike,
+    split: PathLike,
+    ticket: Network,
+    hparams: TrainingHparams,
+    replicate: Replicate,
+    wildcards: Mapping[str, str],
+    outputs: Mapping[str, PathLike],
+) -> dict[str, Any]:
+    """A control variant of ticket round ``ticket.round`` (:data:`lottery.variants.REGISTRY`)."""
+    prepared = variants.REGISTRY[variant].prepare(inputs, ticket, replicate, wildcards)
+    if prepared.write_mask:
+        metadata = {
+            "schedule": ticket.schedule.name,
+            "round": ticket.round,
+            "method": prepared.network.method,
+        }
+        save_tensors(outputs["mask"], prepared.masks, metadata=metadata)
+    return train_and_save(
+        load_tensors(prepared.init), prepared.masks, data.load_tensor_data(dataset, split), hparams,
+        replicate, prepared.network, _without_mask(outputs), prepared.start_iteration,
+    )  # fmt: skip
+
+
+def train_and_save(
+    params: dict[str, torch.Tensor],
+    masks: dict[str, torch.Tensor],
+    tensor_data: data.TensorData,
+    hparams: TrainingHparams,
+    replicate: Replicate,
+    network: Network,
+    outputs: Mapping[str, PathLike],
+    start_iteration: int = 0,
+) -> dict[str, Any]:
+    """Train ``params`` ⊙ ``masks``; write final weights, the mask (if ``outputs`` has one),
+    ``metrics.json`` and the curve CSV. The metrics hold the network's identity, the replicate's
+    seeds and the recorded hyperparameters (:func:`lottery.desc.recorded`). Returns the metrics."""
+    result = train(params, masks, tensor_data, hparams, replicate.data_order_seed, start_iteration)
+    kept = pruning.weights_remaining(masks)
+    metrics = {
+        **network.identity(),
+        **recorded(replicate),
+        "actual_ratio": 1.0 - kept,
+        "weights_remaining_pct": 100.0 * kept,
+        "remaining": pruning.remaining_fractions(masks),
+        "training": recorded(hparams),
+        **result.metrics(),
+    }
+    save_tensors(outputs["weights"], result.params)
+    if "mask" in outputs:
+        save_tensors(outputs["mask"], masks)
+    write_text(outputs["curve"], csv_text(result.curve, CURVE_COLUMNS))
+    write_json(outputs["metrics"], metrics)
+    log.info(
+        "%s %s round %s: Pm %.2f%%, early stop %d, val acc %.4f, test acc %.4f (final %.4f)",
+        network.variant, metrics["schedule"], network.round,
+        100 * kept, result.early_stop_iteration, result.early_stop_val.accuracy,
+        result.early_stop_test.accuracy, result.final_test.accuracy,
+    )  # fmt: skip
+    return metrics
+
+
+@step
+def rewind_point(
+    init: PathLike,
+    dataset: PathLike,
+    split: PathLike,
+    hparams: TrainingHparams,
+    replicate: Replicate,
+    iteration: int,
+    out: PathLike,
+) -> None:
+    """θk: the dense network after ``iteration`` iterations - bitwise the dense run's weights then,
+    since training is deterministic, so rewinding points can be added without retraining round 0."""
+    params = load_tensors(init)
+    masks = pruning.dense_masks(model.prunable(params))
+    trainer = MaskedTrainer(
+        params, masks, data.load_tensor_data(dataset, split), hparams, replicate.data_order_seed
+    )
+    trainer.run(iteration)
+    save_tensors(out, trainer.state_dict(), metadata={"iteration": iteration})
+    log.info("θ%d written", iteration)

@@ -45,38 +45,8 @@ import torch
 import torch.nn.functional as F
 
 from lottery.data import TensorData
+from lottery.desc import TrainingHparams
 from lottery.pruning import rewind
-
-
-@dataclass(frozen=True)
-class TrainingHparams:
-    """The paper's LeNet-300-100 protocol by default."""
-
-    learning_rate: float = 1.2e-3
-    batch_size: int = 60
-    iterations: int = 50_000
-    eval_every: int = 100
-    test_every: int = 0  # 0: test accuracy only at the early-stop iteration and at the end
-
-    def __post_init__(self) -> None:
-        for key in ("batch_size", "iterations", "eval_every"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"training.{key} must be at least 1, got {getattr(self, key)}")
-        if self.test_every < 0:
-            raise ValueError(f"training.test_every must be >= 0, got {self.test_every}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"training.learning_rate must be positive, got {self.learning_rate}")
-
-    def eval_iterations(self, start: int = 0) -> list[int]:
-        """Iterations after which the validation set is evaluated (always including the last).
-
-        ``start`` > 0 resumes at that iteration (rewinding to θk): evaluation continues on the same grid.
-        """
-        first = (start // self.eval_every + 1) * self.eval_every
-        points = list(range(first, self.iterations + 1, self.eval_every))
-        if not points or points[-1] != self.iterations:
-            points.append(self.iterations)
-        return points
 
 
 @dataclass

@@ -1,9 +1,13 @@
-# Stage 5: one table of every trained network.
+# Stage 6: one table of every trained network.
 
 
 rule collect_runs:
     input:
-        metrics=dense_metrics() + ticket_metrics() + control_metrics(),
+        metrics=metrics_files(
+            EXPERIMENT.dense_dirs()
+            + EXPERIMENT.ticket_dirs()
+            + EXPERIMENT.control_dirs()
+        ),
     output:
         runs=f"{RESULTS}/runs.csv",
     log:
@@ -12,6 +16,6 @@ rule collect_runs:
     conda:
         "../envs/lottery.yaml"
     params:
-        experiment=EXPERIMENT,
+        experiment=EXPERIMENT.name,
     script:
         "../scripts/collect_runs.py"

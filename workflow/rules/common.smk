@@ -1,4 +1,6 @@
-# Helpers shared by the rules: config validation, the experiment's replicates and schedules, paths.
+# Helpers shared by the rules: config validation, the experiment's description, its paths and the
+# params each rule hands its script. The logic behind them lives in the package (lottery.experiment,
+# lottery.variants, lottery.sections), where it is tested; none of it imports PyTorch or pandas.
 import math
 import os
 import sys
@@ -15,30 +17,23 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join([SRC, *filter(None, [os.environ.get("PYTHONPATH")])])
 )
 
-from lottery.experiment import (
-    ConfigError,
-    architecture,
-    replicates,
-    schedules,
-    training_hparams,
-)
-from lottery.paper import protocol_deviations
+from lottery import sections, variants
+from lottery.desc import Network, to_params
+from lottery.experiment import ConfigError, Experiment
+from lottery.protocol import protocol_deviations
 
 validate(config, "../schemas/config.schema.yaml")
 
 try:
-    EXPERIMENT = config["experiment"]
-    REPLICATES = {r.name: r for r in replicates(config)}
-    SCHEDULES = schedules(config)
-    ARCHITECTURE = architecture(config)
-    TRAINING = training_hparams(config)
+    EXPERIMENT = Experiment.from_config(config)
 except ConfigError as e:
     raise WorkflowError(f"invalid configuration: {e}")
 
 DATASET = config["data"]["name"]
 DATA_FILES = config["data"]["files"]
-RESULTS = f"results/{EXPERIMENT}"
-LOGS = f"logs/{EXPERIMENT}"
+PAPER = config["analysis"]["paper"]
+RESULTS = f"results/{EXPERIMENT.name}"
+LOGS = f"logs/{EXPERIMENT.name}"
 ANALYSIS = f"{RESULTS}/analysis"
 FIGURES = f"{RESULTS}/figures"
 BENCHMARKS = f"{RESULTS}/benchmarks"
@@ -52,10 +47,9 @@ wildcard_constraints:
 
 
 def training_runtime(wildcards, attempt):
-    """Minutes a training job may run: 5 ms an iteration (about 5x what it takes on one core of a
-    2-core development machine) plus 5 minutes for start and evaluation, more at every retry.
-    """
-    return math.ceil(5 + config["training"]["iterations"] * 0.005 / 60) * attempt
+    """Minutes a training job may run: 5 ms an iteration (a generous bound for one CPU core) plus
+    5 minutes for start and evaluation, more at every retry."""
+    return math.ceil(5 + EXPERIMENT.training.iterations * 0.005 / 60) * attempt
 
 
 def training_mem_mb(wildcards, attempt):
@@ -73,36 +67,22 @@ def canonical(value):
     return value
 
 
-def data_sources():
-    """Where the dataset's files are fetched from: the offline source if set, else the mirrors."""
-    source = config["data"]["source"]
-    return [source] if source else list(config["data"]["mirrors"])
-
-
-def schedule_params(wildcards):
-    s = SCHEDULES[wildcards.schedule]
-    return {
-        "name": s.name,
-        "rate": s.rate,
-        "output_rate_factor": s.output_rate_factor,
-        "ratio": s.ratio,
-        "rounds": s.rounds if s.ratio is not None else None,
-        # only where set: adding the option must not change (and rerun) existing jobs
-        **({"oneshot": True} if s.oneshot else {}),
-    }
-
-
+# Params: the experiment's typed pieces as lottery.desc.to_params (defaults left out).
 def training_params(wildcards):
-    """The training settings of one job: ``test_every`` holds only at ``test_curve_rounds`` (round 0
-    is the dense network), 0 elsewhere - a test curve costs about 80% more training time.
-    """
-    training = {k: v for k, v in config["training"].items() if k != "test_curve_rounds"}
-    rounds = config["training"].get("test_curve_rounds")
-    if rounds is not None and int(wildcards.get("round", 0)) not in rounds:
-        training["test_every"] = 0
-    return canonical(training)
+    return to_params(EXPERIMENT.training_at(int(wildcards.get("round", 0))))
 
 
+def replicate_params(wildcards):
+    return to_params(EXPERIMENT.replicates[wildcards.seed])
+
+
+def ticket_params(wildcards):
+    """The ticket round a job prunes and trains, or whose mask a control uses."""
+    schedule = EXPERIMENT.schedules[wildcards.schedule]
+    return to_params(Network.ticket(schedule, int(wildcards.round), EXPERIMENT.method))
+
+
+# Paths.
 def ticket_round_dir(wildcards, round_=None):
     r = wildcards.round if round_ is None else round_
     return f"{RESULTS}/{wildcards.seed}/{wildcards.schedule}/ticket/round-{r}"
@@ -111,7 +91,7 @@ def ticket_round_dir(wildcards, round_=None):
 def previous_round(wildcards):
     """Round k-1's trained weights and mask: the dense network for round 1 and for one-shot levels."""
     k = int(wildcards.round)
-    if k == 1 or SCHEDULES[wildcards.schedule].oneshot:
+    if k == 1 or EXPERIMENT.schedules[wildcards.schedule].oneshot:
         prev = f"{RESULTS}/{wildcards.seed}/dense"
     else:
         prev = ticket_round_dir(wildcards, k - 1)
@@ -121,122 +101,67 @@ def previous_round(wildcards):
     }
 
 
-def replicate_params(wildcards):
-    r = REPLICATES[wildcards.seed]
-    return {
-        "init_seed": r.init_seed,
-        "data_order_seed": r.data_order_seed,
-        "split_seed": r.split_seed,
-        "controls_offset": r.controls_offset,
-    }
+def control_inputs(variant):
+    """The files a control variant's job needs besides the data (lottery.variants.Variant.inputs)."""
+
+    def inputs(wildcards):
+        rounds = range(1, int(wildcards.round) + 1)
+        return variant.inputs(
+            variants.ControlInputs(
+                replicate=f"{RESULTS}/{wildcards.seed}",
+                ticket_rounds=[ticket_round_dir(wildcards, k) for k in rounds],
+                wildcards=dict(wildcards.items()),
+            )
+        )
+
+    return inputs
 
 
-def variant_outputs(variant):
-    """Output files of a control network trained in ``<schedule>/<variant>/round-<k>/``."""
-    directory = f"{RESULTS}/{{seed}}/{{schedule}}/{variant}/round-{{round}}"
-    return {
+def control_outputs(variant):
+    """Output files of a control network, in ``<schedule>/<variant folder>/round-<k>/``."""
+    directory = f"{RESULTS}/{{seed}}/{{schedule}}/{variant.directory}/round-{{round}}"
+    outputs = {
         "weights": f"{directory}/final.safetensors",
         "metrics": f"{directory}/metrics.json",
         "curve": f"{directory}/curve.csv",
     }
-
-
-def ticket_masks_up_to_round(wildcards):
-    """The ticket's masks of rounds 1..k: the random control keeps as many weights per layer."""
-    return [
-        f"{ticket_round_dir(wildcards, k)}/mask.safetensors"
-        for k in range(1, int(wildcards.round) + 1)
-    ]
-
-
-VARIANTS = config["variants"]
-
-
-def control_rounds(schedule):
-    """Rounds at which the controls are trained: every round of an iterative fixed-rate schedule
-    (each is a level of the paper's plots), the last of a {ratio, rounds} schedule (its target) and
-    none of a one-shot schedule (its levels' controls are the iterative ones'), unless
-    variants.rounds says 'final' or 'every' for all."""
-    if VARIANTS["rounds"] == "auto" and schedule.oneshot:
-        return []
-    every = VARIANTS["rounds"] == "every" or (
-        VARIANTS["rounds"] == "auto" and schedule.ratio is None
+    return outputs | (
+        {"mask": f"{directory}/mask.safetensors"} if variant.writes_mask else {}
     )
-    return range(1, schedule.rounds + 1) if every else [schedule.rounds]
 
 
-def control_variants():
-    names = [v for v in ("reinit", "random") if VARIANTS[v]]
-    return names + [f"rewind-{k}" for k in VARIANTS["rewind_iterations"]]
-
-
-def ticket_metrics():
-    return [
-        f"{RESULTS}/{seed}/{name}/ticket/round-{k}/metrics.json"
-        for seed in REPLICATES
-        for name, s in SCHEDULES.items()
-        for k in range(1, s.rounds + 1)
-    ]
-
-
-def control_metrics():
-    return [
-        f"{RESULTS}/{seed}/{name}/{variant}/round-{k}/metrics.json"
-        for seed in REPLICATES
-        for name, s in SCHEDULES.items()
-        for variant in control_variants()
-        for k in control_rounds(s)
-    ]
-
-
-def dense_metrics():
-    return [f"{RESULTS}/{seed}/dense/metrics.json" for seed in REPLICATES]
-
-
-def analysis_params():
-    """The analyses' settings, and the number of rounds of the 'iterative' panel (5 if swept)."""
-    rounds = sorted({s.rounds for s in SCHEDULES.values() if s.ratio is not None})
-    iterative = 5 if 5 in rounds else max([r for r in rounds if r > 1], default=5)
-    return canonical({**config["analysis"], "iterative_rounds": iterative})
-
-
-PAPER = config["analysis"]["paper"]
-
-
-def test_curve_rounds():
-    """Rounds whose networks record a test curve (none when training.test_every is 0)."""
-    if not config["training"]["test_every"]:
-        return set()
-    chosen = config["training"]["test_curve_rounds"]
-    longest = max(s.rounds for s in SCHEDULES.values())
-    return set(range(longest + 1)) if chosen is None else set(chosen)
+def metrics_files(directories):
+    return [f"{RESULTS}/{d}/metrics.json" for d in directories]
 
 
 def test_curve_networks():
     """metrics.json and curve.csv of every network with a test curve, as two aligned lists."""
-    rounds = test_curve_rounds()
-    directories = [f"{RESULTS}/{seed}/dense" for seed in REPLICATES if 0 in rounds]
-    for seed in REPLICATES:
-        for name, s in SCHEDULES.items():
-            directories += [
-                f"{RESULTS}/{seed}/{name}/ticket/round-{k}"
-                for k in range(1, s.rounds + 1)
-                if k in rounds
-            ]
-            directories += [
-                f"{RESULTS}/{seed}/{name}/{variant}/round-{k}"
-                for variant in control_variants()
-                for k in control_rounds(s)
-                if k in rounds
-            ]
+    directories = EXPERIMENT.curve_dirs()
     return {
-        "metrics": [f"{d}/metrics.json" for d in directories],
-        "curves": [f"{d}/curve.csv" for d in directories],
+        "metrics": metrics_files(directories),
+        "curves": [f"{RESULTS}/{d}/curve.csv" for d in directories],
     }
 
 
-def has_oneshot():
-    return any(s.oneshot for s in SCHEDULES.values())
+def section_outputs(section):
+    """A report section's table (and figure), wrapped in report() with its caption and category."""
+
+    def shown(path):
+        caption = f"../report/{section.name}.rst"
+        return report(path, caption=caption, category=section.category)
+
+    table = f"{ANALYSIS}/{section.name}.csv"
+    outputs = {"table": shown(table) if section.table_in_report else table}
+    if section.figure:
+        outputs["png"] = shown(f"{FIGURES}/{section.name}.png")
+        outputs["svg"] = f"{FIGURES}/{section.name}.svg"
+    return outputs
+
+
+def summary_tables():
+    return {
+        s.name: f"{ANALYSIS}/{s.name}.csv" for s in sections.SECTIONS if s.in_summary
+    }
 
 
 def paper_summary_inputs(wildcards):
@@ -248,8 +173,12 @@ def all_outputs():
     outputs = [f"{RESULTS}/runs.csv", f"{RESULTS}/summary.md"]
     if PAPER:
         outputs.append(f"{ANALYSIS}/claims.csv")
-        if test_curve_rounds():
+        if EXPERIMENT.curve_rounds():
             outputs.append(f"{FIGURES}/test_curves.png")
-        if has_oneshot():
-            outputs.append(f"{FIGURES}/oneshot.png")
+        if EXPERIMENT.has_oneshot:
+            outputs += [
+                f"{FIGURES}/{s.name}.png"
+                for s in sections.SECTIONS
+                if s.needs == "paper_oneshot"
+            ]
     return outputs

@@ -10,7 +10,7 @@ rule initialise:
     conda:
         "../envs/lottery.yaml"
     params:
-        architecture=canonical(config["model"]),
-        seed=lambda wildcards: REPLICATES[wildcards.seed].init_seed,
+        architecture=to_params(EXPERIMENT.architecture),
+        seed=lambda wildcards: EXPERIMENT.replicates[wildcards.seed].init_seed,
     script:
         "../scripts/initialise.py"

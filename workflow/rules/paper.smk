@@ -1,5 +1,6 @@
-# Stage 8 (analysis.paper: true): the paper's results checked claim by claim, its test-curve figure
-# and its iterative vs one-shot comparison. Small jobs: they run on the submit host.
+# Stage 8 (analysis.paper: true): the paper's results checked claim by claim and its test-curve
+# figure (its iterative vs one-shot comparison is the oneshot section of analysis.smk). Small jobs:
+# they run on the submit host.
 
 
 rule claims:
@@ -18,7 +19,7 @@ rule claims:
     conda:
         "../envs/lottery.yaml"
     params:
-        analysis=analysis_params(),
+        analysis=EXPERIMENT.analysis_params(),
     script:
         "../scripts/claims.py"
 
@@ -41,26 +42,3 @@ rule test_curves:
         "../envs/lottery.yaml"
     script:
         "../scripts/test_curves.py"
-
-
-rule oneshot:
-    input:
-        runs=rules.collect_runs.output.runs,
-    output:
-        table=f"{ANALYSIS}/oneshot.csv",
-        png=report(
-            f"{FIGURES}/oneshot.png",
-            caption="../report/oneshot.rst",
-            category="7. The paper's claims",
-        ),
-        svg=f"{FIGURES}/oneshot.svg",
-    log:
-        f"{LOGS}/analysis/oneshot.log",
-    localrule: True
-    conda:
-        "../envs/lottery.yaml"
-    params:
-        section="oneshot",
-        analysis=analysis_params(),
-    script:
-        "../scripts/analyse.py"

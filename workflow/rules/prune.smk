@@ -27,7 +27,6 @@ rule train_ticket:
     params:
         training=training_params,
         replicate=replicate_params,
-        schedule=schedule_params,
-        method=config["pruning"]["method"],
+        network=ticket_params,
     script:
         "../scripts/train_ticket.py"

@@ -1,7 +1,7 @@
 """Snakemake adapter: one section of the report - its table and figure (lottery.report.write_section)."""
 
+from lottery.logs import setup_logging
 from lottery.report import write_section
-from lottery.steps import setup_logging
 
 snakemake = globals()["snakemake"]
 setup_logging(snakemake.log[0])

@@ -1,7 +1,7 @@
 """Snakemake adapter: the paper's claims checked on runs.csv (lottery.report.write_claims)."""
 
+from lottery.logs import setup_logging
 from lottery.report import write_claims
-from lottery.steps import setup_logging
 
 snakemake = globals()["snakemake"]
 setup_logging(snakemake.log[0])

@@ -1,7 +1,7 @@
 """Snakemake adapter: the Markdown summary of the report's tables (lottery.report.write_summary)."""
 
+from lottery.logs import setup_logging
 from lottery.report import write_summary
-from lottery.steps import setup_logging
 
 snakemake = globals()["snakemake"]
 setup_logging(snakemake.log[0])

@@ -1,8 +1,8 @@
 """Snakemake adapter: the paper's test-curve figure from the networks' curves
 (lottery.report.write_test_curves)."""
 
+from lottery.logs import setup_logging
 from lottery.report import write_test_curves
-from lottery.steps import setup_logging
 
 snakemake = globals()["snakemake"]
 setup_logging(snakemake.log[0])

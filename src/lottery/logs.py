@@ -1,0 +1,32 @@
+"""The package's log and the timing of workflow steps; no PyTorch, so jobs that need none start fast."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+
+log = logging.getLogger("lottery")
+
+
+def setup_logging(path: str | os.PathLike | None) -> None:
+    """Send the package's log to ``path`` (a rule's ``log:`` file)."""
+    handler: logging.Handler = logging.FileHandler(path, mode="w") if path else logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.INFO)
+
+
+def step(function):
+    """Log how long a workflow step's own work took (``benchmarks/workflow_overhead.py`` reads it):
+    whatever else a job's wall time holds is process start, imports and scheduling."""
+
+    @functools.wraps(function)
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        result = function(*args, **kwargs)
+        log.info("step %s finished in %.3f s", function.__name__, time.perf_counter() - start)
+        return result
+
+    return timed

@@ -1,0 +1,34 @@
+"""The report's sections, one list: each section's name, category and outputs. The workflow generates
+one rule per section from it (``workflow/rules/analysis.smk``) and the summary's inputs; the section's
+table and figure are drawn by ``lottery.report.section_<name>`` and its caption is
+``workflow/report/<name>.rst``. Adding a section is an entry here, its function and its caption.
+No PyTorch or pandas: the workflow reads this when it builds the DAG."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    category: str  # the HTML report's category
+    figure: bool = True  # a PNG (in the report) and an SVG beside it
+    table_in_report: bool = True  # the CSV is in the report too
+    in_summary: bool = True  # summary.md states its result (lottery.report.summary_markdown)
+    needs: str | None = None  # only drawn when the experiment has it: "paper_oneshot"
+
+
+SECTIONS = (
+    Section("pruning_ratios", "1. Desired vs actual pruning"),
+    Section("accuracy", "2. Accuracy against prune ratio"),
+    Section("correlations", "3. Correlations", figure=False),
+    Section("parameter_importance", "4. Parameter importance"),
+    Section("random_states", "5. Results per random state"),
+    Section("paper_view", "6. The paper's view"),
+    # analysis.paper with a oneshot schedule: the paper's iterative vs one-shot comparison
+    Section(
+        "oneshot", "7. The paper's claims", table_in_report=False, in_summary=False, needs="paper_oneshot"
+    ),
+)
+BY_NAME = {s.name: s for s in SECTIONS}

@@ -1,0 +1,172 @@
+"""The control variants, one registry entry each: what the rules and the package both read.
+
+An entry says which directories a config enables (its switch under ``variants:``), which files its
+training needs besides the data (the rules generate one ``train_<name>`` rule per entry from it, in
+``workflow/rules/variants.smk``), where it stands in figures, and how its network is made from
+those files (:meth:`Variant.prepare`, run in the training job). Adding a variant is one entry here,
+its switch in the config schema, and the regenerated key table of ``config/README.md``.
+
+Importing this module imports no PyTorch (the workflow reads it when it builds the DAG); the
+functions that make the networks import it when they run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from lottery.desc import Network, Replicate
+
+if TYPE_CHECKING:
+    import torch
+
+PathLike = str | os.PathLike
+
+
+@dataclass(frozen=True)
+class ControlInputs:
+    """Where a control of ticket round k of one replicate finds what it needs."""
+
+    replicate: str  # the replicate's folder, results/<experiment>/seed-<s>
+    ticket_rounds: list[str]  # the ticket's round folders 1..k of the same schedule
+    wildcards: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a control trains: weights to rewind to, the mask, and where training starts."""
+
+    init: PathLike
+    masks: dict[str, torch.Tensor]
+    network: Network
+    start_iteration: int = 0
+    write_mask: bool = False  # the mask is the variant's own (not the ticket's): it is an output
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One control variant."""
+
+    name: str  # the ``variant`` column of runs.csv, the figures' label and the rule ``train_<name>``
+    directory: str  # its folder beside ``ticket/``; may hold the ``{iteration}`` wildcard
+    order: int  # position in figures and tables, after the ticket (0)
+    enabled: Callable[[Mapping[str, Any]], list[str]]  # the config's ``variants:`` -> its folders
+    inputs: Callable[[ControlInputs], dict[str, Any]]  # files it needs besides the dataset and split
+    prepare: Callable[[Mapping[str, Any], Network, Replicate, Mapping[str, str]], Prepared]
+    writes_mask: bool = False
+
+
+def _ticket_mask(paths: ControlInputs) -> str:
+    return f"{paths.ticket_rounds[-1]}/mask.safetensors"
+
+
+def _prepare_reinit(inputs, ticket: Network, replicate: Replicate, wildcards) -> Prepared:
+    """The ticket's mask on weights drawn afresh (seed init + controls_offset)."""
+    from lottery.io import load_tensors
+
+    network = replace(ticket, variant="reinit", reinit_seed=replicate.reinit_seed)
+    return Prepared(inputs["init"], load_tensors(inputs["mask"]), network)
+
+
+def random_mask_seed(replicate: Replicate, schedule: str, round_: int) -> int:
+    """A seed per (replicate, schedule, round), independent of Python's hash randomisation."""
+    key = f"{replicate.random_mask_seed}/{schedule}/{round_}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") >> 1
+
+
+def random_masks(
+    ticket_masks: Sequence[PathLike], replicate: Replicate, schedule: str
+) -> dict[str, torch.Tensor]:
+    """Random pruning up to round k = ``len(ticket_masks)``: each round keeps as many weights per
+    layer as the ticket's mask of that round, chosen at random among the previous random round's
+    survivors. Random choices need no trained weights, so the rounds are replayed in one go (each
+    round with its own seed) and no intermediate network is trained."""
+    import torch
+
+    from lottery import pruning
+    from lottery.io import load_tensors
+
+    masks = pruning.dense_masks(load_tensors(ticket_masks[0]))
+    for round_, path in enumerate(ticket_masks, start=1):
+        generator = torch.Generator().manual_seed(random_mask_seed(replicate, schedule, round_))
+        masks = pruning.prune_random(masks, pruning.kept_counts(load_tensors(path)), generator)
+    return masks
+
+
+def _prepare_random(inputs, ticket: Network, replicate: Replicate, wildcards) -> Prepared:
+    """As many weights per layer as the ticket, chosen at random, on θ0."""
+    name = ticket.schedule.name
+    seed = random_mask_seed(replicate, name, ticket.round)
+    network = replace(ticket, variant="random", method="random", mask_seed=seed)
+    masks = random_masks(list(inputs["ticket_masks"]), replicate, name)
+    return Prepared(inputs["init"], masks, network, write_mask=True)
+
+
+def _prepare_rewind(inputs, ticket: Network, replicate: Replicate, wildcards) -> Prepared:
+    """The ticket's mask, survivors reset to θk (the dense network after k iterations)."""
+    from lottery.io import load_tensors
+
+    k = int(wildcards["iteration"])
+    network = replace(ticket, variant="rewind", rewind_iteration=k)
+    return Prepared(inputs["init"], load_tensors(inputs["mask"]), network, start_iteration=k)
+
+
+REGISTRY: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant(
+            name="reinit",
+            directory="reinit",
+            order=1,
+            enabled=lambda switches: ["reinit"] if switches["reinit"] else [],
+            inputs=lambda paths: {
+                "init": f"{paths.replicate}/reinit-init.safetensors",
+                "mask": _ticket_mask(paths),
+            },
+            prepare=_prepare_reinit,
+        ),
+        Variant(
+            name="random",
+            directory="random",
+            order=2,
+            enabled=lambda switches: ["random"] if switches["random"] else [],
+            inputs=lambda paths: {
+                "init": f"{paths.replicate}/init.safetensors",
+                "ticket_masks": [f"{d}/mask.safetensors" for d in paths.ticket_rounds],
+            },
+            prepare=_prepare_random,
+            writes_mask=True,
+        ),
+        Variant(
+            name="rewind",
+            directory="rewind-{iteration}",
+            order=3,
+            enabled=lambda switches: [f"rewind-{k}" for k in switches["rewind_iterations"]],
+            inputs=lambda paths: {
+                "init": f"{paths.replicate}/theta-{paths.wildcards['iteration']}.safetensors",
+                "mask": _ticket_mask(paths),
+            },
+            prepare=_prepare_rewind,
+        ),
+    )
+}
+
+# The order of variants in figures and tables: the ticket, then the controls.
+FIGURE_ORDER = ["ticket", *sorted(REGISTRY, key=lambda name: REGISTRY[name].order)]
+
+
+def enabled_directories(switches: Mapping[str, Any]) -> list[str]:
+    """The control folders a config's ``variants:`` section enables, in registry order."""
+    return [d for v in REGISTRY.values() for d in v.enabled(switches)]
+
+
+def variant_of(directory: str) -> Variant:
+    """The entry whose folder pattern ``directory`` (e.g. ``rewind-500``) is."""
+    for v in REGISTRY.values():
+        prefix = v.directory.split("{")[0]
+        if directory == v.directory or ("{" in v.directory and directory.startswith(prefix)):
+            return v
+    raise ValueError(f"no control variant has the folder {directory!r}: expected one of {list(REGISTRY)}")
