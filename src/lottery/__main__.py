@@ -1,11 +1,14 @@
-"""Command-line helpers: ``python -m lottery sample SOURCE OUT`` writes a small MNIST-format sample."""
+"""Command-line helpers: ``python -m lottery sample SOURCE OUT`` writes a small MNIST-format sample;
+``python -m lottery config-keys [--write README]`` prints (or writes into ``config/README.md``) the
+config key table generated from the schema."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from lottery import data
+from lottery import schema
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,7 +19,18 @@ def main(argv: list[str] | None = None) -> int:
     sample.add_argument("out", help="folder to write the sample to")
     sample.add_argument("--train", type=int, default=1000, help="training examples (default 1000)")
     sample.add_argument("--test", type=int, default=200, help="test examples (default 200)")
+    keys = sub.add_parser("config-keys", help="the config key table, generated from the schema")
+    keys.add_argument("--write", metavar="README", help="replace the table in this file (config/README.md)")
     args = parser.parse_args(argv)
+    if args.command == "config-keys":
+        if args.write is None:
+            print(schema.key_table(), end="")
+        else:
+            path = Path(args.write)
+            path.write_text(schema.with_key_table(path.read_text()))
+        return 0
+
+    from lottery import data  # PyTorch: only for the sample
 
     files = {key: f"{args.source}/{name}" for key, (name, _) in data.MNIST_FILES.items()}
     sums = data.write_sample(data.decode_dataset(files), args.out, args.train, args.test)
