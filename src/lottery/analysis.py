@@ -1,8 +1,8 @@
-"""The seed report's analyses on ``runs.csv``: pruning ratios, accuracy, correlations, parameter
+"""The W&B report's analyses on ``runs.csv``: pruning ratios, accuracy, correlations, parameter
 importance, results per random state, and the paper's view. Pure functions of a runs table, so each is
 tested on small synthetic tables with known answers.
 
-Vocabulary of the seed report: ``prune_ratio`` is the requested total fraction of the hidden weights
+Vocabulary of the W&B report: ``prune_ratio`` is the requested total fraction of the hidden weights
 pruned (a ``{ratio, rounds}`` schedule's ratio) and ``prune_iter`` the number of rounds used to reach
 it; a schedule's result is its last round. ``variant`` is ``ticket``, ``reinit``, ``random`` or
 ``rewind-<k>``.
@@ -32,7 +32,7 @@ def variant_label(runs: pd.DataFrame) -> pd.Series:
 
 def sweep_results(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per trained network of a ``{ratio, rounds}`` schedule at its last round, with the
-    seed report's ``prune_ratio`` and ``prune_iter`` columns."""
+    W&B report's ``prune_ratio`` and ``prune_iter`` columns."""
     swept = runs[runs["schedule_ratio"].notna() & (runs["round"] == runs["schedule_rounds"])].copy()
     swept["prune_ratio"] = swept["schedule_ratio"].astype(float)
     swept["prune_iter"] = swept["schedule_rounds"].astype(int)
@@ -146,7 +146,7 @@ def parameter_importance(runs: pd.DataFrame, metric: str = "val_acc", seed: int 
 
 def best_per_seed(runs: pd.DataFrame, metric: str = "val_acc") -> pd.DataFrame:
     """For each random state and prune ratio, the best ``metric`` over all its networks (every
-    prune_iter and variant), as the seed report's 'results with different random states'."""
+    prune_iter and variant), as the W&B report's 'results with different random states'."""
     swept = sweep_results(runs)
     best = swept.groupby(["seed", "prune_ratio"], as_index=False)[metric].max()
     return best.rename(columns={metric: f"best_{metric}"})

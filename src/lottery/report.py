@@ -1,5 +1,5 @@
 """Tables, figures (seaborn, PNG and SVG) and the Markdown summary of an experiment, one function per
-section of the seed report; the analysis rules call :func:`write_section` and :func:`write_summary`."""
+section of the W&B report; the analysis rules call :func:`write_section` and :func:`write_summary`."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def _variants(table: pd.DataFrame) -> list[str]:
 
 
 def _save(fig: plt.Figure, png: PathLike, svg: PathLike, empty_note: str | None = None) -> None:
-    # A section with nothing to draw (e.g. the seed report's sweep sections in config/paper.yaml)
+    # A section with nothing to draw (e.g. the W&B report's sweep sections in config/paper.yaml)
     # says why (``empty_note``) rather than showing empty axes.
     if empty_note:
         fig.text(0.5, 0.5, empty_note, ha="center", va="center", fontsize=14,
@@ -264,7 +264,7 @@ def summary_markdown(
         )
     if not corr.empty:
         lines.append(
-            f"(The seed report: 0.596 for reinit and 0.619 for ticket over levels <= {max_ratio:g}; "
+            f"(The W&B report: 0.596 for reinit and 0.619 for ticket over levels <= {max_ratio:g}; "
             "negative for random.)"
         )
 

@@ -17,8 +17,8 @@ Adam's moments for them stay zero and so does their update.
 Training steps run with subnormal floats flushed to zero (:func:`flushing_denormals`). A weight whose
 gradient becomes zero (its unit silent for a whole batch) keeps a first moment that decays by 0.9 a
 step into the subnormal range, where x86 arithmetic takes a slow microcode path: such moments pile
-up as training goes on (``benchmarks/denormals.py``: a dense 50,000-iteration run 1.47x slower in
-IEEE arithmetic). The update such a moment gives is far below the weight's rounding, so the weights
+up as training goes on and slow the steps down (measured by ``benchmarks/denormals.py``, figures in
+BENCHMARKS.md). The update such a moment gives is far below the weight's rounding, so the weights
 are bitwise those of IEEE arithmetic (tested; over whole runs by that benchmark); only the moments
 differ.
 

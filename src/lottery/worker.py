@@ -1,7 +1,7 @@
 """The warm worker: training jobs forked from one process that has imported PyTorch already.
 
-Every training job of a run is its own Snakemake job, and so its own Python process; ``import
-torch`` alone takes 2.5-3 s of the ~25 s a default-config training takes. A training job's script
+Every training job of a run is its own Snakemake job, and so its own Python process, and ``import
+torch`` is seconds of each (BENCHMARKS.md: what the worker saves). A training job's script
 therefore hands its job (:mod:`lottery.jobs`) to a worker that imported PyTorch and the package once:
 the worker forks one child per job, and the child runs it exactly as the script would - the same
 function, threads, files, log, working directory, environment, stdout and stderr (passed over the
