@@ -16,7 +16,11 @@ class Section:
     figure: bool = True  # a PNG (in the report) and an SVG beside it
     table_in_report: bool = True  # the CSV is in the report too
     in_summary: bool = True  # summary.md states its result (lottery.report.summary_markdown)
-    needs: str | None = None  # only drawn when the experiment has it: "paper_oneshot"
+    needs: str | None = None  # drawn only when the experiment has it: "paper_oneshot" (see wanted)
+
+    def wanted(self, paper: bool, has_oneshot: bool) -> bool:
+        """Whether an experiment (``analysis.paper``, with or without one-shot tickets) draws it."""
+        return self.needs is None or (self.needs == "paper_oneshot" and paper and has_oneshot)
 
 
 SECTIONS = (

@@ -171,14 +171,13 @@ def paper_summary_inputs(wildcards):
 
 def all_outputs():
     outputs = [f"{RESULTS}/runs.csv", f"{RESULTS}/summary.md"]
+    outputs += [
+        f"{ANALYSIS}/{s.name}.csv"
+        for s in sections.SECTIONS
+        if s.wanted(PAPER, EXPERIMENT.has_oneshot)
+    ]
     if PAPER:
         outputs.append(f"{ANALYSIS}/claims.csv")
         if EXPERIMENT.curve_rounds():
             outputs.append(f"{FIGURES}/test_curves.png")
-        if EXPERIMENT.has_oneshot:
-            outputs += [
-                f"{FIGURES}/{s.name}.png"
-                for s in sections.SECTIONS
-                if s.needs == "paper_oneshot"
-            ]
     return outputs
