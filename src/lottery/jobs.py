@@ -9,6 +9,8 @@ travel in the params as :func:`lottery.desc.to_params` of them and come back who
 
 from __future__ import annotations
 
+import resource
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +19,7 @@ import torch
 
 from lottery import runs, steps
 from lottery.desc import Architecture, Network, Replicate, TrainingHparams, from_params, network_from_params
-from lottery.logs import setup_logging
+from lottery.logs import log, setup_logging
 
 
 @dataclass(frozen=True)
@@ -148,4 +150,15 @@ def run(name: str, description: Mapping[str, Any]) -> None:
         raise ValueError(f"unknown job {name!r}: expected one of {sorted(JOBS)}")
     job = Job(**description)
     job.start()
+    started = time.perf_counter()
     JOBS[name](job)
+    log_resources(name, time.perf_counter() - started)
+
+
+def log_resources(name: str, wall: float) -> None:
+    """The job's own wall time, CPU time and peak memory, in its log: measured by the process that did
+    the work, also where that is a child of the warm worker (whose work Snakemake's ``benchmark:``
+    sampling of the job's script cannot see)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime
+    log.info("job %s: wall %.3f s, cpu %.3f s, peak rss %.1f MB", name, wall, cpu, usage.ru_maxrss / 1024)
