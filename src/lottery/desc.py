@@ -12,6 +12,7 @@ change). The defaults equal the config schema's (``workflow/schemas/config.schem
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -86,8 +87,8 @@ class TrainingHparams:
                 raise ValueError(f"training.{key} must be at least 1, got {getattr(self, key)}")
         if self.test_every < 0:
             raise ValueError(f"training.test_every must be >= 0, got {self.test_every}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"training.learning_rate must be positive, got {self.learning_rate}")
+        if not 0 < self.learning_rate < math.inf:
+            raise ValueError(f"training.learning_rate must be positive and finite, got {self.learning_rate}")
 
     def eval_iterations(self, start: int = 0) -> list[int]:
         """Iterations after which the validation set is evaluated (always including the last).

@@ -109,8 +109,17 @@ class Experiment:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Experiment:
+        """The experiment of a config the schema validated; values the schema accepts one by one but
+        that cannot go together are a ConfigError naming the keys, before any job runs."""
+        sweep = config["pruning"].get("sweep") or {}
+        if bool(sweep.get("ratios")) != bool(sweep.get("rounds")):
+            raise ConfigError(
+                f"pruning.sweep has ratios {list(sweep.get('ratios', []))} and rounds "
+                f"{list(sweep.get('rounds', []))}: the sweep is every ratio x every number of rounds, "
+                "so give both or neither"
+            )
         rounds = config["training"].get("test_curve_rounds")
-        return cls(
+        experiment = cls(
             name=config["experiment"],
             architecture=architecture(config),
             training=training_hparams(config),
@@ -122,6 +131,24 @@ class Experiment:
             control_rounds_mode=config["variants"]["rounds"],
             analysis=dict(config["analysis"]),
         )
+        experiment._check(config)
+        return experiment
+
+    def _check(self, config: Mapping[str, Any]) -> None:
+        iterations = self.training.iterations
+        for k in config["variants"]["rewind_iterations"]:
+            if k >= iterations:
+                raise ConfigError(
+                    f"variants.rewind_iterations has {k}, not below training.iterations {iterations}: "
+                    "a rewound network trains from iteration k to the end"
+                )
+        longest = max(s.rounds for s in self.schedules.values())
+        for r in self.test_curve_rounds or ():
+            if r > longest:
+                raise ConfigError(
+                    f"training.test_curve_rounds has round {r}, but the longest schedule has {longest} "
+                    "rounds (0 is the dense network)"
+                )
 
     def control_rounds(self, schedule: Schedule) -> list[int]:
         """Rounds at which the controls are trained: every round of an iterative fixed-rate schedule

@@ -47,8 +47,13 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def write_json(path: str | os.PathLike, obj: object) -> None:
-    """JSON with sorted keys, so that equal content gives equal bytes."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    """Strict JSON with sorted keys, so that equal content gives equal bytes; NaN or infinity (which JSON
+    cannot hold) is an error naming the file."""
+    try:
+        text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e} (a NaN or infinite value)") from e
+    write_text(path, text + "\n")
 
 
 def read_json(path: str | os.PathLike) -> dict:

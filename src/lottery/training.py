@@ -332,6 +332,11 @@ def train(
         trainer.run(iteration - done)
         done = iteration
         val = trainer.evaluate(val_x, data.val_y)
+        if not math.isfinite(val.loss):
+            raise FloatingPointError(
+                f"training diverged: validation loss {val.loss} at iteration {iteration} "
+                f"(training.learning_rate {hparams.learning_rate})"
+            )
         row: dict[str, float | int | None] = {
             "iteration": iteration,
             "train_loss": trainer.take_train_loss(),

@@ -1,0 +1,128 @@
+"""Bad configuration values are refused before any job runs, with a message naming the key."""
+
+from __future__ import annotations
+
+import copy
+import math
+import subprocess
+import sys
+
+import pytest
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from lottery import schema
+from lottery.experiment import ConfigError, Experiment
+from lottery.io import write_json
+
+from .conftest import ROOT
+from .test_desc import _config
+
+
+def _validated(**changes) -> dict:
+    """The default config with ``changes`` ({"a.b": value}), validated (and filled) by the schema."""
+    config = _config()
+    for path, value in changes.items():
+        *parents, key = path.split(".")
+        node = config
+        for part in parents:
+            node = node[part]
+        node[key] = value
+    validate(config, str(schema.SCHEMA))
+    return config
+
+
+@pytest.mark.parametrize(
+    "path, value",
+    [
+        ("experiment", ".."),
+        ("experiment", "."),
+        ("data.name", ".."),
+        (
+            "data.files",
+            {**schema.default("data.files"), "train_images": {"name": "../x.gz", "sha256": "0" * 64}},
+        ),
+        (
+            "data.files",
+            {**schema.default("data.files"), "test_labels": {"name": "/etc/passwd", "sha256": "0" * 64}},
+        ),
+        ("seeds.init", [2**63]),
+        ("seeds.split", 2**64),
+        ("training.iterations", 10**12),
+    ],
+)
+def test_the_schema_refuses_paths_and_numbers_out_of_range(path, value):
+    with pytest.raises(WorkflowError, match="Error validating config"):
+        _validated(**{path: value})
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (
+            {"variants.rewind_iterations": [8000]},
+            r"variants\.rewind_iterations has 8000, not below training\.iterations 8000",
+        ),
+        (
+            {"training.test_curve_rounds": [0, 11]},
+            r"training\.test_curve_rounds has round 11, but the longest schedule has 10",
+        ),
+        (
+            {"pruning.sweep": {"ratios": [0.5], "rounds": []}},
+            r"pruning\.sweep has ratios \[0\.5\] and rounds \[\]",
+        ),
+        (
+            {"training.learning_rate": math.inf},
+            r"training\.learning_rate must be positive and finite, got inf",
+        ),
+    ],
+)
+def test_values_that_cannot_go_together_name_their_keys(changes, message):
+    config = _validated(**changes)
+    with pytest.raises(ConfigError, match=message):
+        Experiment.from_config(config)
+
+
+def test_the_workflow_refuses_them_before_any_job(tmp_path):
+    """A dry run exits non-zero and names the key: nothing is trained first."""
+    (tmp_path / "bad.yaml").write_text("variants:\n  rewind_iterations: [8000]\n")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--configfile",
+            str(ROOT / "config/config.yaml"),
+            str(tmp_path / "bad.yaml"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode != 0
+    assert "invalid configuration: variants.rewind_iterations has 8000" in result.stderr + result.stdout
+
+
+def test_metrics_are_strict_json(tmp_path):
+    with pytest.raises(ValueError, match=r"metrics\.json: .*NaN or infinite"):
+        write_json(tmp_path / "metrics.json", {"val_loss": math.nan})
+    assert not (tmp_path / "metrics.json").exists()
+    write_json(tmp_path / "ok.json", copy.deepcopy({"val_loss": 0.25}))
+    assert (tmp_path / "ok.json").read_text() == '{\n  "val_loss": 0.25\n}\n'
+
+
+def test_a_diverging_training_fails_naming_the_learning_rate(tiny_data):
+    from lottery import model, pruning
+    from lottery.desc import Architecture, TrainingHparams
+    from lottery.training import train
+
+    init = model.glorot_normal_init(Architecture(input_size=20, hidden=(16, 8), num_classes=4), seed=1)
+    masks = pruning.dense_masks(model.prunable(init))
+    init["fc1.weight"][0, 0] = math.inf
+    hp = TrainingHparams(iterations=40, batch_size=20, eval_every=20)
+    with pytest.raises(
+        FloatingPointError, match=r"diverged: validation loss nan at iteration 20 \(training\.learning_rate"
+    ):
+        train(init, masks, tiny_data, hp, data_order_seed=1)
