@@ -149,3 +149,56 @@ def test_normalisation_uses_training_statistics(tmp_path):
     blank = dataset["test_images"].reshape(200, -1) == 0
     assert torch.equal(loaded.test_x == loaded.background, blank)
     assert 0.5 < float(blank.float().mean()) < 0.95
+
+
+def _sample_with(tmp_path, key: str, change) -> dict:
+    """The committed sample's files, with ``change`` applied to the decoded tensor ``key``."""
+    files = {k: SAMPLE / name for k, (name, _) in data.MNIST_FILES.items()}
+    tensor = data.read_idx_file(files[key], 3 if key.endswith("images") else 1).clone()
+    change(tensor)
+    files[key] = tmp_path / f"{key}.gz"
+    files[key].write_bytes(gzip.compress(data.encode_idx(tensor), mtime=0))
+    return files
+
+
+@pytest.mark.parametrize(
+    "key, index, value, message",
+    [
+        (
+            "train_labels",
+            7,
+            12,
+            r"train_labels\.gz: label 12 \(example 7\) but no example of class\(es\) \[10, 11\]",
+        ),
+        (
+            "test_labels",
+            3,
+            200,
+            r"test_labels\.gz: label 200 \(example 3\) is not a class of the training set \(0\.\.9\)",
+        ),
+    ],
+)
+def test_labels_out_of_range_are_refused_at_decode(tmp_path, key, index, value, message):
+    files = _sample_with(tmp_path, key, lambda t: t.__setitem__(index, value))
+    with pytest.raises(DataError, match=message):
+        data.decode_dataset(files)
+
+
+@pytest.mark.parametrize(
+    "arch, validation_size, batch_size, message",
+    [
+        (dict(input_size=100), 200, 60, r"model\.input_size is 100 but the images of sample have 784 pixels"),
+        (dict(num_classes=5), 200, 60, r"model\.num_classes is 5 but sample has 10 classes"),
+        ({}, 1000, 60, r"data\.validation_size is 1000, not below the 1000 training images of sample"),
+        ({}, 200, 801, r"training\.batch_size is 801, above the 800 training examples of sample"),
+    ],
+)
+def test_an_experiment_that_does_not_fit_the_data_is_refused_before_training(
+    arch, validation_size, batch_size, message
+):
+    from lottery.desc import Architecture
+
+    dataset = data.decode_dataset({k: SAMPLE / name for k, (name, _) in data.MNIST_FILES.items()})
+    with pytest.raises(DataError, match=message):
+        data.check_fits(dataset, "sample", Architecture(**arch), validation_size, batch_size)
+    data.check_fits(dataset, "sample", Architecture(), 200, 800)  # fits

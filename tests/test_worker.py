@@ -35,7 +35,7 @@ def inputs(tmp_path_factory) -> dict[str, str]:
     folder = tmp_path_factory.mktemp("inputs")
     files = {k: str(folder / f"{k}.safetensors") for k in ("init", "dataset", "split")}
     steps.decode_dataset({k: SAMPLE / name for k, (name, _) in MNIST_FILES.items()}, files["dataset"])
-    steps.split_dataset(files["dataset"], 200, 0, files["split"])
+    steps.split_dataset(files["dataset"], 200, 0, files["split"], model.Architecture(), 60)
     steps.initialise(model.Architecture(), 1, files["init"])
     return files
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import time
 import urllib.error
@@ -20,6 +21,7 @@ from pathlib import Path
 import torch
 
 from lottery import schema
+from lottery.desc import Architecture
 from lottery.io import load_tensors, write_bytes
 
 # The official files and the sha256 of their decompressed content: the schema's default data.files.
@@ -28,7 +30,7 @@ MNIST_FILES = {key: (spec["name"], spec["sha256"]) for key, spec in schema.defau
 IDX_UBYTE = 0x08
 
 
-class DataError(Exception):
+class DataError(ValueError):
     """A dataset file could not be obtained, verified or decoded."""
 
 
@@ -157,13 +159,62 @@ def decode_dataset(files: dict[str, str | os.PathLike]) -> dict[str, torch.Tenso
             f"train images are {tuple(tensors['train_images'].shape[1:])} but test images are "
             f"{tuple(tensors['test_images'].shape[1:])}"
         )
+    check_labels(tensors, files)
     return tensors
+
+
+def check_labels(tensors: dict[str, torch.Tensor], files: dict[str, str | os.PathLike]) -> None:
+    """The classes are 0..K-1, each with training examples, and the test set has no other label."""
+    train, test = tensors["train_labels"], tensors["test_labels"]
+    if len(train) == 0:
+        raise DataError(f"{files['train_labels']} holds no labels")
+    present = torch.bincount(train)
+    if (present == 0).any():
+        missing = [int(c) for c in (present == 0).nonzero().flatten()]
+        top = int(train.max())
+        index = int((train == top).nonzero()[0])
+        raise DataError(
+            f"{files['train_labels']}: label {top} (example {index}) but no example of class(es) "
+            f"{missing[:10]}: labels must be the classes 0..K-1"
+        )
+    if len(test) and int(test.max()) >= len(present):
+        bad = int(test.max())
+        index = int((test == bad).nonzero()[0])
+        raise DataError(
+            f"{files['test_labels']}: label {bad} (example {index}) is not a class of the training set "
+            f"(0..{len(present) - 1})"
+        )
+
+
+def check_fits(
+    dataset: dict[str, torch.Tensor], source: str | os.PathLike, arch: Architecture, validation_size: int,
+    batch_size: int,
+) -> None:  # fmt: skip
+    """Raise a DataError naming the config key if the experiment does not fit the decoded ``dataset``."""
+    pixels = math.prod(dataset["train_images"].shape[1:])
+    if pixels != arch.input_size:
+        raise DataError(
+            f"model.input_size is {arch.input_size} but the images of {source} have {pixels} pixels"
+        )
+    classes = int(dataset["train_labels"].max()) + 1
+    if classes > arch.num_classes:
+        raise DataError(f"model.num_classes is {arch.num_classes} but {source} has {classes} classes")
+    n = len(dataset["train_labels"])
+    if not 0 < validation_size < n:
+        raise DataError(
+            f"data.validation_size is {validation_size}, not below the {n} training images of {source}"
+        )
+    if batch_size > n - validation_size:
+        raise DataError(
+            f"training.batch_size is {batch_size}, above the {n - validation_size} training examples of "
+            f"{source} (data.validation_size {validation_size} held out)"
+        )
 
 
 def split_indices(n: int, validation_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A seeded random split of ``range(n)`` into (train, validation) indices, each sorted."""
     if not 0 < validation_size < n:
-        raise ValueError(f"validation_size must be in (0, {n}), got {validation_size}")
+        raise DataError(f"data.validation_size is {validation_size}, not below the {n} training images")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return perm[validation_size:].sort().values, perm[:validation_size].sort().values
 

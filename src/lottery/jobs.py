@@ -78,8 +78,14 @@ def decode_dataset(job: Job) -> None:
 
 
 def split_dataset(job: Job) -> None:
+    p = job.params
     steps.split_dataset(
-        job.input["dataset"], job.params["validation_size"], job.params["seed"], job.output["split"]
+        job.input["dataset"],
+        p["validation_size"],
+        p["seed"],
+        job.output["split"],
+        job.architecture,
+        p["batch_size"],
     )
 
 

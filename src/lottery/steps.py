@@ -47,8 +47,14 @@ def decode_dataset(raw: Mapping[str, PathLike], out: PathLike) -> None:
 
 
 @step
-def split_dataset(dataset: PathLike, validation_size: int, seed: int, out: PathLike) -> None:
-    split = data.make_split(load_tensors(dataset), validation_size, seed)
+def split_dataset(
+    dataset: PathLike, validation_size: int, seed: int, out: PathLike, arch: Architecture, batch_size: int
+) -> None:
+    """The experiment's training/validation split, once the data are known to fit the experiment: the
+    network's input and output sizes, the batch size - before any network is trained."""
+    tensors = load_tensors(dataset)
+    data.check_fits(tensors, dataset, arch, validation_size, batch_size)
+    split = data.make_split(tensors, validation_size, seed)
     save_tensors(out, split, metadata={"seed": seed, "validation_size": validation_size})
     train_n, val_n = len(split["train_indices"]), len(split["val_indices"])
     mean, std = float(split["mean"]), float(split["std"])

@@ -1,5 +1,5 @@
 # Stage 1: fetch the dataset (on the submit host: compute nodes often have no internet), decode it,
-# split it into training and validation sets.
+# split it into training and validation sets (checking first that the experiment fits the data).
 
 
 rule fetch_dataset:
@@ -48,5 +48,7 @@ rule split_dataset:
     params:
         validation_size=config["data"]["validation_size"],
         seed=config["seeds"]["split"],
+        architecture=to_params(EXPERIMENT.architecture),
+        batch_size=EXPERIMENT.training.batch_size,
     script:
         "../scripts/split_dataset.py"
