@@ -202,3 +202,33 @@ def test_an_experiment_that_does_not_fit_the_data_is_refused_before_training(
     with pytest.raises(DataError, match=message):
         data.check_fits(dataset, "sample", Architecture(**arch), validation_size, batch_size)
     data.check_fits(dataset, "sample", Architecture(), 200, 800)  # fits
+
+
+def test_a_permanent_http_error_is_not_retried(tmp_path):
+    """404 moves to the next mirror at once; a 503 is worth asking again."""
+    payload = _labels_gz()
+    calls = []
+
+    def read(source, name, timeout):
+        calls.append(source)
+        code = 404 if "a.example" in source else 503
+        if code == 503 and calls.count(source) == 2:
+            return payload
+        raise urllib.error.HTTPError(source + name, code, "nope", {}, None)
+
+    used = data.fetch_file(NAME, data.sha256(gzip.decompress(payload)), ["https://a.example/", "https://b.example/"],
+                           tmp_path / NAME, retries=3, backoff=0.0, read=read)  # fmt: skip
+    assert used == "https://b.example/"
+    assert calls == ["https://a.example/"] + ["https://b.example/"] * 2
+
+
+def test_a_cached_file_replaced_after_its_fetch_is_refused_at_decode(tmp_path):
+    """Another valid gzip in place of a verified download: decode checks the checksum again."""
+    files = _sample_with(tmp_path, "train_labels", lambda t: t.__setitem__(0, (int(t[0]) + 1) % 10))
+    sums = {key: spec for key, spec in SAMPLE_SUMS.items()}
+    with pytest.raises(
+        DataError, match=r"train_labels\.gz: sha256 of decompressed content is .* changed since"
+    ):
+        data.decode_dataset(files, sums)
+    original = {k: SAMPLE / name for k, (name, _) in data.MNIST_FILES.items()}
+    assert data.decode_dataset(original, sums)["train_labels"].shape == (1000,)

@@ -80,6 +80,14 @@ def test_a_failing_job_reports_its_error_and_traceback(inputs, address, tmp_path
         run_in_worker(address, "train_dense", job)
     assert "missing-init.safetensors" in capfd.readouterr().err  # the job's stderr is the script's
     assert not any(Path(p).exists() for p in job["output"].values())
+    # ... and its log: file says why too, once
+    assert Path(job["log"][0]).read_text().count("job train_dense failed: ValueError") == 1
+    own = dense_job(inputs, tmp_path / "failing-own")
+    own["input"]["init"] = job["input"]["init"]
+    code = f"from lottery import jobs; jobs.run('train_dense', {own!r})"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode != 0
+    text = Path(own["log"][0]).read_text()
+    assert text.count("job train_dense failed: ValueError") == 1 and "missing-init.safetensors" in text
 
 
 def test_a_job_that_cannot_start_in_the_worker_says_so(inputs, address, tmp_path, monkeypatch):

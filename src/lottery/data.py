@@ -82,6 +82,13 @@ def fetch_file(
         for attempt in range(1, attempts + 1):
             try:
                 raw = read(source, name, timeout)
+            except urllib.error.HTTPError as e:
+                failures.append(f"{source} (attempt {attempt}/{attempts}): {e}")
+                if e.code < 500:  # 404 and the like: asking again gives the same answer
+                    break
+                if attempt < attempts:
+                    time.sleep(backoff ** (attempt - 1))
+                continue
             except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
                 failures.append(f"{source} (attempt {attempt}/{attempts}): {e}")
                 if attempt < attempts:
@@ -134,19 +141,31 @@ def parse_idx(content: bytes, name: str, ndim: int) -> torch.Tensor:
     return data.reshape(shape)
 
 
-def read_idx_file(path: str | os.PathLike, ndim: int) -> torch.Tensor:
+def read_idx_file(path: str | os.PathLike, ndim: int, expected_sha256: str | None = None) -> torch.Tensor:
+    """The IDX file's tensor; with ``expected_sha256``, the decompressed content is verified first (a
+    cached download replaced since it was fetched is refused)."""
     path = Path(path)
-    return parse_idx(decompress(path.read_bytes(), str(path)), str(path), ndim)
+    content = decompress(path.read_bytes(), str(path))
+    if expected_sha256 is not None and sha256(content) != expected_sha256:
+        raise DataError(
+            f"{path}: sha256 of decompressed content is {sha256(content)}, expected {expected_sha256} "
+            "(the file changed since it was fetched: delete it to fetch it again)"
+        )
+    return parse_idx(content, str(path), ndim)
 
 
-def decode_dataset(files: dict[str, str | os.PathLike]) -> dict[str, torch.Tensor]:
-    """Decode the four IDX files (keys as in :data:`MNIST_FILES`) into uint8 images, int64 labels."""
+def decode_dataset(
+    files: dict[str, str | os.PathLike], sha256s: dict[str, str] | None = None
+) -> dict[str, torch.Tensor]:
+    """Decode the four IDX files (keys as in :data:`MNIST_FILES`) into uint8 images, int64 labels,
+    each verified against ``sha256s[key]`` where given."""
+    sums = sha256s or {}
     tensors = {
-        "train_images": read_idx_file(files["train_images"], 3),
-        "train_labels": read_idx_file(files["train_labels"], 1).long(),
-        "test_images": read_idx_file(files["test_images"], 3),
-        "test_labels": read_idx_file(files["test_labels"], 1).long(),
+        key: read_idx_file(files[key], 3 if key.endswith("images") else 1, sums.get(key))
+        for key in ("train_images", "train_labels", "test_images", "test_labels")
     }
+    for key in ("train_labels", "test_labels"):
+        tensors[key] = tensors[key].long()
     for part in ("train", "test"):
         n_images, n_labels = len(tensors[f"{part}_images"]), len(tensors[f"{part}_labels"])
         if n_images != n_labels:

@@ -74,7 +74,10 @@ def fetch_dataset(job: Job) -> None:
 
 
 def decode_dataset(job: Job) -> None:
-    steps.decode_dataset(job.input, job.output["dataset"])
+    files = job.params.get("files", {})
+    steps.decode_dataset(
+        job.input, job.output["dataset"], {key: spec["sha256"] for key, spec in files.items()}
+    )
 
 
 def split_dataset(job: Job) -> None:
@@ -157,7 +160,12 @@ def run(name: str, description: Mapping[str, Any]) -> None:
     job = Job(**description)
     job.start()
     started = time.perf_counter()
-    JOBS[name](job)
+    try:
+        JOBS[name](job)
+    except BaseException as error:  # the rule's log: file says why, not only stderr
+        log.error("job %s failed: %s: %s", name, type(error).__name__, error, exc_info=True)
+        error.logged = True  # type: ignore[attr-defined]  (not again by logs.setup_logging's hook)
+        raise
     log_resources(name, time.perf_counter() - started)
 
 

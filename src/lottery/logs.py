@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import sys
 import time
 
 log = logging.getLogger("lottery")
@@ -16,6 +17,14 @@ def setup_logging(path: str | os.PathLike | None) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.handlers[:] = [handler]
     log.setLevel(logging.INFO)
+    if path and sys.excepthook is sys.__excepthook__:  # a script's uncaught error goes to its log too
+
+        def excepthook(kind, error, traceback):
+            if not getattr(error, "logged", False):
+                log.error("%s: %s", kind.__name__, error, exc_info=(kind, error, traceback))
+            sys.__excepthook__(kind, error, traceback)
+
+        sys.excepthook = excepthook
 
 
 def step(function):

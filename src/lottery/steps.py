@@ -40,8 +40,10 @@ def fetch_dataset(
 
 
 @step
-def decode_dataset(raw: Mapping[str, PathLike], out: PathLike) -> None:
-    tensors = data.decode_dataset(dict(raw))
+def decode_dataset(
+    raw: Mapping[str, PathLike], out: PathLike, sha256s: Mapping[str, str] | None = None
+) -> None:
+    tensors = data.decode_dataset(dict(raw), dict(sha256s or {}))
     save_tensors(out, tensors)
     log.info("decoded %s", {k: tuple(v.shape) for k, v in tensors.items()})
 

@@ -31,6 +31,8 @@ rule decode_dataset:
     localrule: True
     conda:
         "../envs/lottery.yaml"
+    params:
+        files=canonical(DATA_FILES),
     script:
         "../scripts/decode_dataset.py"
 
