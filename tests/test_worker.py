@@ -198,3 +198,44 @@ def test_describe_takes_plain_values_from_the_snakemake_object():
     job.params = Namedlist(fromdict={"training": object()})
     with pytest.raises(TypeError, match="rule train_random"):
         describe(job)
+
+
+def test_a_job_whose_snakemake_is_gone_stops_and_writes_nothing(inputs, address, tmp_path):
+    """kill -9 of Snakemake leaves its jobs running: they must stop, not overwrite a later rerun's files.
+    A stand-in 'Snakemake' process is killed while a long job runs, in its own process and in the worker."""
+
+    from lottery import owner
+
+    for where in ("own process", "worker"):
+        fake = subprocess.Popen(["sleep", "60"])
+        env = os.environ | {owner.ENVIRONMENT: owner.describe(fake.pid)}
+        job = dense_job(inputs, tmp_path / where.replace(" ", "-"), iterations=1_000_000)
+        code = (
+            f"from lottery import jobs, worker; from pathlib import Path; job = {job!r}\n"
+            f"if {where == 'worker'}: assert worker.run_in_worker(Path({str(address)!r}), 'train_dense', job)\n"
+            "else: jobs.run('train_dense', job)"
+        )
+        process = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True)
+        time.sleep(8)  # the job is training
+        assert process.poll() is None, process.stderr.read()
+        fake.send_signal(signal.SIGKILL)
+        fake.wait()
+        start = time.monotonic()
+        assert process.wait(timeout=30) != 0
+        assert time.monotonic() - start < 10, where
+        assert not any(Path(p).exists() for p in job["output"].values()), where
+        assert "is gone: stopped, nothing written" in Path(job["log"][0]).read_text(), where
+
+
+def test_nothing_is_put_in_place_for_a_snakemake_that_is_gone(tmp_path, monkeypatch):
+    from lottery import io, owner
+
+    assert owner.alive(owner.describe())
+    pid, started = owner.describe().split(":")
+    assert not owner.alive(f"{pid}:{int(started) + 1}")  # this pid, but another process's start: reused
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    monkeypatch.setenv(owner.ENVIRONMENT, f"{dead.pid}:")
+    with pytest.raises(owner.OwnerGone, match="is gone: not writing"):
+        io.write_text(tmp_path / "out.txt", "stale")
+    assert list(tmp_path.iterdir()) == []

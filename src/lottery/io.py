@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lottery import owner
+
 if TYPE_CHECKING:  # PyTorch is imported where tensors are read or written: the tables need none
     import torch
 
@@ -24,6 +26,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
     try:
         yield Path(tmp)
+        owner.check(path)  # a job whose Snakemake is gone writes nothing
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

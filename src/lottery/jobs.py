@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from lottery import runs, steps
+from lottery import owner, runs, steps
 from lottery.desc import Architecture, Network, Replicate, TrainingHparams, from_params, network_from_params
 from lottery.logs import log, setup_logging
 
@@ -160,12 +160,19 @@ def run(name: str, description: Mapping[str, Any]) -> None:
     job = Job(**description)
     job.start()
     started = time.perf_counter()
+    watching = owner.watch()
     try:
         JOBS[name](job)
     except BaseException as error:  # the rule's log: file says why, not only stderr
+        if isinstance(error, KeyboardInterrupt) and not owner.alive():
+            error = owner.OwnerGone(
+                f"the Snakemake that started job {name} is gone: stopped, nothing written"
+            )
         log.error("job %s failed: %s: %s", name, type(error).__name__, error, exc_info=True)
         error.logged = True  # type: ignore[attr-defined]  (not again by logs.setup_logging's hook)
-        raise
+        raise error from None
+    finally:
+        watching.set()
     log_resources(name, time.perf_counter() - started)
 
 

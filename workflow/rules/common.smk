@@ -17,12 +17,15 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join([SRC, *filter(None, [os.environ.get("PYTHONPATH")])])
 )
 
-from lottery import sections, variants
+from lottery import owner, sections, variants
 from lottery.desc import Network, to_params
 from lottery.experiment import ConfigError, Experiment
 from lottery.protocol import protocol_deviations
 
 validate(config, "../schemas/config.schema.yaml")
+
+# Jobs stop, writing nothing, once this Snakemake is gone (lottery.owner).
+os.environ[owner.ENVIRONMENT] = owner.describe()
 
 try:
     EXPERIMENT = Experiment.from_config(config)
