@@ -9,9 +9,13 @@ socket) - while the script waits for its result. Results are bitwise those of a 
 process (tested).
 
 - The first job starts the worker (``python -m lottery.worker ADDRESS [IDLE_SECONDS]``, in its own
-  session); it exits after :data:`IDLE_SECONDS` without jobs. It listens on a Unix socket in a folder only its
-  user can open (``$TMPDIR/lottery-worker-<uid>/``), named after the Python, the package's source
-  files and the environment of imports: edited code gets a fresh worker.
+  session); it exits after :data:`IDLE_SECONDS` without jobs, removing its socket, lock and log. It
+  listens on a Unix socket in a folder only its user can open (``$XDG_RUNTIME_DIR`` or
+  ``$TMPDIR``, ``lottery-worker-<uid>/``; a symbolic link there is refused), named after the Python,
+  the package's source files and the environment of imports: edited code gets a fresh worker. Both
+  ends check that the other runs as the same user (``SO_PEERCRED``); a worker that does not take a
+  job over within :data:`HANDSHAKE_TIMEOUT` is passed by (the job runs in its own process).
+- The child runs the job with the script's umask, CPU affinity and niceness, not the worker's.
 - A job whose script dies (Snakemake cancels it) is stopped: its child sees the socket close and
   exits through its ``finally`` blocks, so no half-written file stays.
 - Jobs run in their own process, as before, where ``LOTTERY_WORKER=0``, inside a SLURM job (each
@@ -30,6 +34,7 @@ import os
 import select
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -43,6 +48,7 @@ from typing import Any
 
 IDLE_SECONDS = 30.0
 START_TIMEOUT = 120.0
+HANDSHAKE_TIMEOUT = 30.0  # seconds for a running worker to take a job over
 ENVIRONMENT = "LOTTERY_WORKER"
 # environment variables read when the worker imports Python modules and PyTorch's libraries: a
 # worker serves only jobs that share them
@@ -89,16 +95,23 @@ def worker_address() -> Path | None:
     their own process (see the module's docstring)."""
     if os.environ.get(ENVIRONMENT, "1").strip().lower() in {"0", "false", "no", "off"}:
         return None
-    if "SLURM_JOB_ID" in os.environ or not hasattr(os, "fork") or not hasattr(socket, "AF_UNIX"):
+    if "SLURM_JOB_ID" in os.environ or not hasattr(os, "fork") or not hasattr(socket, "SO_PEERCRED"):
         return None
-    folder = Path(tempfile.gettempdir()) / f"lottery-worker-{os.getuid()}"
+    folder = (
+        Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"lottery-worker-{os.getuid()}"
+    )
     try:
-        folder.mkdir(mode=0o700, exist_ok=True)
-        status = folder.stat()
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass
     except OSError:
         return None
-    if status.st_uid != os.getuid() or status.st_mode & 0o077:
-        return None  # someone else's folder, or open to others: do not trust its sockets
+    try:
+        status = os.lstat(folder)  # the folder itself: a symbolic link put there by someone is refused
+    except OSError:
+        return None
+    if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.getuid() or status.st_mode & 0o077:
+        return None  # a link, someone else's folder, or open to others: do not trust its sockets
     address = folder / f"{worker_key()}.sock"
     return address if len(str(address)) < 100 else None  # Unix socket paths are short
 
@@ -123,17 +136,25 @@ def run_in_worker(address: Path, name: str, description: Mapping[str, Any]) -> b
     connection = _connect(address) or _start_and_connect(address)
     if connection is None:
         return False
-    request = {"job": name, "description": description, "cwd": os.getcwd(), "env": dict(os.environ)}
+    request = {
+        "job": name,
+        "description": description,
+        "cwd": os.getcwd(),
+        "env": dict(os.environ),
+        "process": process_state(),
+    }
     with connection:
         try:
             body = json.dumps(request).encode()
             sys.stdout.flush()
             sys.stderr.flush()
+            connection.settimeout(HANDSHAKE_TIMEOUT)  # a hung worker: run the job here instead
             socket.send_fds(connection, [_HEADER.pack(len(body))], [1, 2])  # our stdout, stderr
             connection.sendall(body)
             started = _receive(connection)
+            connection.settimeout(None)
         except (OSError, ConnectionError):
-            return False  # the worker was closing: the job never started
+            return False  # the worker was closing or did not answer: the job never started
         if "error" in started:  # the child could not take the job over (e.g. no working directory)
             raise WorkerJobError(f"job {name} could not start in the warm worker: {started['error']}")
         try:
@@ -147,10 +168,45 @@ def run_in_worker(address: Path, name: str, description: Mapping[str, Any]) -> b
     return True
 
 
+_CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
+def peer_uid(connection: socket.socket) -> int:
+    """The user id of the process at the other end of a Unix socket (SO_PEERCRED)."""
+    raw = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CREDENTIALS.size)
+    return _CREDENTIALS.unpack(raw)[1]
+
+
+def process_state() -> dict[str, Any]:
+    """What a process inherits besides its environment and that a job must run with: its umask, its
+    CPUs and its niceness (the worker's child takes these from the job's script, not the worker)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return {
+        "umask": mask,
+        "cpus": sorted(os.sched_getaffinity(0)),
+        "nice": os.getpriority(os.PRIO_PROCESS, 0),
+    }
+
+
+def apply_process_state(state: Mapping[str, Any]) -> None:
+    os.umask(state["umask"])
+    os.sched_setaffinity(0, state["cpus"])
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if state["nice"] != current:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, state["nice"])
+        except PermissionError:  # only root may lower it: the job runs no less nice than asked
+            os.setpriority(os.PRIO_PROCESS, 0, max(current, state["nice"]))
+
+
 def _connect(address: Path) -> socket.socket | None:
+    """A connection to the worker at ``address``, if one listens there and runs as this user."""
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         connection.connect(str(address))
+        if peer_uid(connection) != os.getuid():
+            raise PermissionError(f"{address} is served by another user")
     except OSError:
         connection.close()
         return None
@@ -224,6 +280,9 @@ def serve(address: Path, idle_seconds: float = IDLE_SECONDS) -> None:
             children = {pid for pid in children if os.waitpid(pid, os.WNOHANG) == (0, 0)}
             if ready:
                 connection, _ = listener.accept()
+                if peer_uid(connection) != os.getuid():  # only this user's jobs
+                    connection.close()
+                    continue
                 pid = os.fork()
                 if pid == 0:
                     listener.close()
@@ -241,6 +300,9 @@ def serve(address: Path, idle_seconds: float = IDLE_SECONDS) -> None:
         address.unlink(missing_ok=True)
         listener.close()
         logging.info("pid %d idle for %.0f s: exiting", os.getpid(), idle_seconds)
+        logging.shutdown()
+        for leftover in (address.with_suffix(".log"), address.with_suffix(".lock")):
+            leftover.unlink(missing_ok=True)  # held until now: the next worker makes its own
 
 
 def _run_child(connection: socket.socket) -> int:
@@ -270,6 +332,7 @@ def _run_child(connection: socket.socket) -> int:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        apply_process_state(request["process"])
         signal.signal(signal.SIGTERM, terminate)
         _send(connection, {"started": os.getpid()})
         threading.Thread(target=exit_with_client, daemon=True).start()
