@@ -306,3 +306,19 @@ def test_process_state_travels_to_the_child():
     ).stdout.split()
     assert out[0] == str(0o027) and out[1] == "[0]" and int(out[2]) == before["nice"] + 3
     assert callable(apply_process_state)
+
+
+def test_an_edit_that_keeps_size_and_time_gets_a_fresh_worker(tmp_path, monkeypatch):
+    import lottery
+
+    package = tmp_path / "lottery"
+    shutil.copytree(Path(lottery.__file__).parent, package)
+    monkeypatch.setattr(worker, "__file__", str(package / "worker.py"))
+    key = worker_key()
+    target = package / "desc.py"
+    status = target.stat()
+    text = target.read_text()
+    target.write_text(text.replace("1.2e-3", "1.3e-3", 1))  # same size
+    os.utime(target, ns=(status.st_atime_ns, status.st_mtime_ns))  # same time
+    assert target.stat().st_size == status.st_size
+    assert worker_key() != key

@@ -118,13 +118,13 @@ def worker_address() -> Path | None:
 
 def worker_key() -> str:
     """A digest of what a worker's imported code depends on: the Python, this package's files (their
-    names, sizes and modification times) and the environment read at import (module paths,
-    PyTorch's and its libraries' settings)."""
+    names and contents: an edit that keeps a file's size and time still gets a fresh worker) and the
+    environment read at import (module paths, PyTorch's and its libraries' settings)."""
     package = Path(__file__).resolve().parent
     digest = hashlib.sha256(f"{sys.executable}\n{sys.version}\n{package}\n".encode())
     for path in sorted(package.glob("*.py")):
-        status = path.stat()
-        digest.update(f"{path.name} {status.st_size} {status.st_mtime_ns}\n".encode())
+        digest.update(f"{path.name}\n".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
     for key in sorted(k for k in os.environ if k.startswith(IMPORT_ENVIRONMENT)):
         digest.update(f"{key}={os.environ[key]}\n".encode())
     return digest.hexdigest()[:20]
