@@ -47,7 +47,7 @@ def dense_job(inputs: dict[str, str], out: Path, iterations: int = 200) -> dict:
         "output": {k: str(out / f"{k}{ext}") for k, ext in
                    [("weights", ".safetensors"), ("mask", ".safetensors"), ("metrics", ".json"), ("curve", ".csv")]},
         "params": {"training": TRAINING | {"iterations": iterations}, "replicate": REPLICATE},
-        "wildcards": {"seed": "seed-1"},
+        "wildcards": {"replicate": "seed-1"},
         "log": [str(out / "job.log")],
         "threads": 1,
     }  # fmt: skip

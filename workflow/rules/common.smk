@@ -43,7 +43,7 @@ BENCHMARKS = f"{RESULTS}/benchmarks"
 
 
 wildcard_constraints:
-    seed=r"seed-\d+",
+    replicate=r"seed-\d+",
     schedule=r"(oneshot-)?rate-[0-9.e-]+|ratio-[0-9.e-]+-rounds-\d+",
     round=r"[1-9]\d*",
     iteration=r"\d+",
@@ -76,7 +76,7 @@ def training_params(wildcards):
 
 
 def replicate_params(wildcards):
-    return to_params(EXPERIMENT.replicates[wildcards.seed])
+    return to_params(EXPERIMENT.replicates[wildcards.replicate])
 
 
 def ticket_params(wildcards):
@@ -88,14 +88,14 @@ def ticket_params(wildcards):
 # Paths.
 def ticket_round_dir(wildcards, round_=None):
     r = wildcards.round if round_ is None else round_
-    return f"{RESULTS}/{wildcards.seed}/{wildcards.schedule}/ticket/round-{r}"
+    return f"{RESULTS}/{wildcards.replicate}/{wildcards.schedule}/ticket/round-{r}"
 
 
 def previous_round(wildcards):
     """Round k-1's trained weights and mask: the dense network for round 1 and for one-shot levels."""
     k = int(wildcards.round)
     if k == 1 or EXPERIMENT.schedules[wildcards.schedule].oneshot:
-        prev = f"{RESULTS}/{wildcards.seed}/dense"
+        prev = f"{RESULTS}/{wildcards.replicate}/dense"
     else:
         prev = ticket_round_dir(wildcards, k - 1)
     return {
@@ -111,7 +111,7 @@ def control_inputs(variant):
         rounds = range(1, int(wildcards.round) + 1)
         return variant.inputs(
             variants.ControlInputs(
-                replicate=f"{RESULTS}/{wildcards.seed}",
+                replicate=f"{RESULTS}/{wildcards.replicate}",
                 ticket_rounds=[ticket_round_dir(wildcards, k) for k in rounds],
                 wildcards=dict(wildcards.items()),
             )
@@ -122,7 +122,9 @@ def control_inputs(variant):
 
 def control_outputs(variant):
     """Output files of a control network, in ``<schedule>/<variant folder>/round-<k>/``."""
-    directory = f"{RESULTS}/{{seed}}/{{schedule}}/{variant.directory}/round-{{round}}"
+    directory = (
+        f"{RESULTS}/{{replicate}}/{{schedule}}/{variant.directory}/round-{{round}}"
+    )
     outputs = {
         "weights": f"{directory}/final.safetensors",
         "metrics": f"{directory}/metrics.json",

@@ -7,14 +7,14 @@ rule train_dense:
         dataset=rules.decode_dataset.output.dataset,
         split=rules.split_dataset.output.split,
     output:
-        weights=f"{RESULTS}/{{seed}}/dense/final.safetensors",
-        mask=f"{RESULTS}/{{seed}}/dense/mask.safetensors",
-        metrics=f"{RESULTS}/{{seed}}/dense/metrics.json",
-        curve=f"{RESULTS}/{{seed}}/dense/curve.csv",
+        weights=f"{RESULTS}/{{replicate}}/dense/final.safetensors",
+        mask=f"{RESULTS}/{{replicate}}/dense/mask.safetensors",
+        metrics=f"{RESULTS}/{{replicate}}/dense/metrics.json",
+        curve=f"{RESULTS}/{{replicate}}/dense/curve.csv",
     log:
-        f"{LOGS}/{{seed}}/train_dense.log",
+        f"{LOGS}/{{replicate}}/train_dense.log",
     benchmark:
-        f"{BENCHMARKS}/{{seed}}/train_dense.tsv"
+        f"{BENCHMARKS}/{{replicate}}/train_dense.tsv"
     conda:
         "../envs/lottery.yaml"
     threads: 1

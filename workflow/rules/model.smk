@@ -3,14 +3,14 @@
 
 rule initialise:
     output:
-        init=f"{RESULTS}/{{seed}}/init.safetensors",
+        init=f"{RESULTS}/{{replicate}}/init.safetensors",
     log:
-        f"{LOGS}/{{seed}}/initialise.log",
+        f"{LOGS}/{{replicate}}/initialise.log",
     localrule: True
     conda:
         "../envs/lottery.yaml"
     params:
         architecture=to_params(EXPERIMENT.architecture),
-        seed=lambda wildcards: EXPERIMENT.replicates[wildcards.seed].init_seed,
+        seed=lambda wildcards: EXPERIMENT.replicates[wildcards.replicate].init_seed,
     script:
         "../scripts/initialise.py"

@@ -10,14 +10,14 @@ rule train_ticket:
         dataset=rules.decode_dataset.output.dataset,
         split=rules.split_dataset.output.split,
     output:
-        mask=f"{RESULTS}/{{seed}}/{{schedule}}/ticket/round-{{round}}/mask.safetensors",
-        weights=f"{RESULTS}/{{seed}}/{{schedule}}/ticket/round-{{round}}/final.safetensors",
-        metrics=f"{RESULTS}/{{seed}}/{{schedule}}/ticket/round-{{round}}/metrics.json",
-        curve=f"{RESULTS}/{{seed}}/{{schedule}}/ticket/round-{{round}}/curve.csv",
+        mask=f"{RESULTS}/{{replicate}}/{{schedule}}/ticket/round-{{round}}/mask.safetensors",
+        weights=f"{RESULTS}/{{replicate}}/{{schedule}}/ticket/round-{{round}}/final.safetensors",
+        metrics=f"{RESULTS}/{{replicate}}/{{schedule}}/ticket/round-{{round}}/metrics.json",
+        curve=f"{RESULTS}/{{replicate}}/{{schedule}}/ticket/round-{{round}}/curve.csv",
     log:
-        f"{LOGS}/{{seed}}/{{schedule}}/ticket/round-{{round}}.log",
+        f"{LOGS}/{{replicate}}/{{schedule}}/ticket/round-{{round}}.log",
     benchmark:
-        f"{BENCHMARKS}/{{seed}}/{{schedule}}/ticket/round-{{round}}.tsv"
+        f"{BENCHMARKS}/{{replicate}}/{{schedule}}/ticket/round-{{round}}.tsv"
     conda:
         "../envs/lottery.yaml"
     threads: 1

@@ -5,15 +5,15 @@
 
 rule initialise_reinit:
     output:
-        init=f"{RESULTS}/{{seed}}/reinit-init.safetensors",
+        init=f"{RESULTS}/{{replicate}}/reinit-init.safetensors",
     log:
-        f"{LOGS}/{{seed}}/initialise_reinit.log",
+        f"{LOGS}/{{replicate}}/initialise_reinit.log",
     localrule: True
     conda:
         "../envs/lottery.yaml"
     params:
         architecture=to_params(EXPERIMENT.architecture),
-        seed=lambda wildcards: EXPERIMENT.replicates[wildcards.seed].reinit_seed,
+        seed=lambda wildcards: EXPERIMENT.replicates[wildcards.replicate].reinit_seed,
     script:
         "../scripts/initialise.py"
 
@@ -24,9 +24,9 @@ rule rewind_point:
         dataset=rules.decode_dataset.output.dataset,
         split=rules.split_dataset.output.split,
     output:
-        theta=f"{RESULTS}/{{seed}}/theta-{{iteration}}.safetensors",
+        theta=f"{RESULTS}/{{replicate}}/theta-{{iteration}}.safetensors",
     log:
-        f"{LOGS}/{{seed}}/rewind_point-{{iteration}}.log",
+        f"{LOGS}/{{replicate}}/rewind_point-{{iteration}}.log",
     conda:
         "../envs/lottery.yaml"
     threads: 1
@@ -52,9 +52,9 @@ for variant in variants.REGISTRY.values():
         output:
             **control_outputs(variant),
         log:
-            f"{LOGS}/{{seed}}/{{schedule}}/{variant.directory}/round-{{round}}.log",
+            f"{LOGS}/{{replicate}}/{{schedule}}/{variant.directory}/round-{{round}}.log",
         benchmark:
-            f"{BENCHMARKS}/{{seed}}/{{schedule}}/{variant.directory}/round-{{round}}.tsv"
+            f"{BENCHMARKS}/{{replicate}}/{{schedule}}/{variant.directory}/round-{{round}}.tsv"
         conda:
             "../envs/lottery.yaml"
         threads: 1
