@@ -193,33 +193,35 @@ class Experiment:
     # The networks: folders under results/<experiment>/, each with metrics.json and curve.csv.
     def ticket_dirs(self) -> list[str]:
         return [
-            f"{seed}/{name}/ticket/round-{k}"
-            for seed in self.replicates
+            f"{replicate}/{name}/ticket/round-{k}"
+            for replicate in self.replicates
             for name, s in self.schedules.items()
             for k in range(1, s.rounds + 1)
         ]
 
     def control_dirs(self) -> list[str]:
         return [
-            f"{seed}/{name}/{control}/round-{k}"
-            for seed in self.replicates
+            f"{replicate}/{name}/{control}/round-{k}"
+            for replicate in self.replicates
             for name, s in self.schedules.items()
             for control in self.controls
             for k in self.control_rounds(s)
         ]
 
     def dense_dirs(self) -> list[str]:
-        return [f"{seed}/dense" for seed in self.replicates]
+        return [f"{replicate}/dense" for replicate in self.replicates]
 
     def curve_dirs(self) -> list[str]:
         """The networks with a test curve, in the order of the test-curve table's inputs."""
         rounds = self.curve_rounds()
-        dirs = [f"{seed}/dense" for seed in self.replicates if 0 in rounds]
-        for seed in self.replicates:
+        dirs = [f"{replicate}/dense" for replicate in self.replicates if 0 in rounds]
+        for replicate in self.replicates:
             for name, s in self.schedules.items():
-                dirs += [f"{seed}/{name}/ticket/round-{k}" for k in range(1, s.rounds + 1) if k in rounds]
                 dirs += [
-                    f"{seed}/{name}/{control}/round-{k}"
+                    f"{replicate}/{name}/ticket/round-{k}" for k in range(1, s.rounds + 1) if k in rounds
+                ]
+                dirs += [
+                    f"{replicate}/{name}/{control}/round-{k}"
                     for control in self.controls
                     for k in self.control_rounds(s)
                     if k in rounds
