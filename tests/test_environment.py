@@ -1,0 +1,44 @@
+"""The conda environment of the rules (``--sdm conda``) holds what the package needs to run."""
+
+import re
+
+import pytest
+import yaml
+
+from .conftest import ROOT
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+# conda-forge names of PyPI packages; snakemake itself is not needed in a job's environment (its
+# script preamble puts Snakemake's own installation on the job's path)
+CONDA_NAMES = {"torch": "pytorch", "matplotlib": "matplotlib-base"}
+NOT_IN_JOBS = {"snakemake"}
+
+
+def _requirements(lines):
+    found = {}
+    for line in lines:
+        name, bound = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*(?:>=\s*([0-9.]+))?", line.strip()).groups()
+        found[name.lower()] = bound
+    return found
+
+
+def test_the_conda_environment_has_the_runtime_dependencies_at_the_same_bounds():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    runtime = _requirements(pyproject["project"]["dependencies"])
+    env = yaml.safe_load((ROOT / "workflow" / "envs" / "lottery.yaml").read_text())
+    conda = _requirements(d for d in env["dependencies"] if isinstance(d, str))
+    assert conda.pop("python") == pyproject["project"]["requires-python"].removeprefix(">=")
+    expected = {
+        CONDA_NAMES.get(name, name): bound for name, bound in runtime.items() if name not in NOT_IN_JOBS
+    }
+    assert conda == expected
+
+
+def test_the_catalog_metadata_matches_the_workflow():
+    catalog = yaml.safe_load((ROOT / ".snakemake-workflow-catalog.yml").read_text())["usage"]
+    assert catalog["software-stack-deployment"]["conda"] is True
+    assert catalog["report"] is True
+    rules = "".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk"))
+    assert rules.count('"../envs/lottery.yaml"') >= rules.count("script:")  # every rule has its env
+    assert (ROOT / "workflow" / "report" / "workflow.rst").is_file()
