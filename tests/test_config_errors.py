@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import subprocess
 import sys
@@ -109,7 +108,7 @@ def test_metrics_are_strict_json(tmp_path):
     with pytest.raises(ValueError, match=r"metrics\.json: .*NaN or infinite"):
         write_json(tmp_path / "metrics.json", {"val_loss": math.nan})
     assert not (tmp_path / "metrics.json").exists()
-    write_json(tmp_path / "ok.json", copy.deepcopy({"val_loss": 0.25}))
+    write_json(tmp_path / "ok.json", {"val_loss": 0.25})
     assert (tmp_path / "ok.json").read_text() == '{\n  "val_loss": 0.25\n}\n'
 
 

@@ -135,7 +135,6 @@ def test_a_bad_training_value_names_its_section():
 def test_variants_registry_names_the_folders_and_their_inputs():
     switches = {"reinit": True, "random": False, "rewind_iterations": [500, 100]}
     assert variants.enabled_directories(switches) == ["reinit", "rewind-500", "rewind-100"]
-    assert variants.variant_of("rewind-500").name == "rewind"
     paths = variants.ControlInputs("r/seed-1", ["t/round-1", "t/round-2"], {"iteration": "500"})
     assert variants.REGISTRY["rewind"].inputs(paths) == {
         "init": "r/seed-1/theta-500.safetensors",

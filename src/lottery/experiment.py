@@ -142,7 +142,7 @@ class Experiment:
                     f"variants.rewind_iterations has {k}, not below training.iterations {iterations}: "
                     "a rewound network trains from iteration k to the end"
                 )
-        longest = max(s.rounds for s in self.schedules.values())
+        longest = self.longest_rounds
         for r in self.test_curve_rounds or ():
             if r > longest:
                 raise ConfigError(
@@ -166,7 +166,7 @@ class Experiment:
         if not self.training.test_every:
             return set()
         if self.test_curve_rounds is None:
-            return set(range(max(s.rounds for s in self.schedules.values()) + 1))
+            return set(range(self.longest_rounds + 1))
         return set(self.test_curve_rounds)
 
     def training_at(self, round_: int) -> TrainingHparams:
@@ -176,6 +176,10 @@ class Experiment:
         if rounds is not None and round_ not in rounds:
             return dataclasses.replace(self.training, test_every=0)
         return self.training
+
+    @property
+    def longest_rounds(self) -> int:
+        return max(s.rounds for s in self.schedules.values())
 
     @property
     def has_oneshot(self) -> bool:

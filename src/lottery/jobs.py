@@ -159,7 +159,7 @@ def run(name: str, description: Mapping[str, Any]) -> None:
         raise ValueError(f"unknown job {name!r}: expected one of {sorted(JOBS)}")
     job = Job(**description)
     job.start()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     watching = owner.watch()
     try:
         JOBS[name](job)
@@ -173,13 +173,12 @@ def run(name: str, description: Mapping[str, Any]) -> None:
         raise error from None
     finally:
         watching.set()
-    log_resources(name, time.perf_counter() - started)
+    log_resources(name, time.perf_counter() - started, time.process_time() - cpu_started)
 
 
-def log_resources(name: str, wall: float) -> None:
-    """The job's own wall time, CPU time and peak memory, in its log: measured by the process that did
-    the work, also where that is a child of the warm worker (whose work Snakemake's ``benchmark:``
-    sampling of the job's script cannot see)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = usage.ru_utime + usage.ru_stime
-    log.info("job %s: wall %.3f s, cpu %.3f s, peak rss %.1f MB", name, wall, cpu, usage.ru_maxrss / 1024)
+def log_resources(name: str, wall: float, cpu: float) -> None:
+    """The job's own wall time, CPU time and the process's peak memory, in its log: measured by the
+    process that did the work, also where that is a child of the warm worker (whose work Snakemake's
+    ``benchmark:`` sampling of the job's script cannot see)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    log.info("job %s: wall %.3f s, cpu %.3f s, peak rss %.1f MB", name, wall, cpu, peak)

@@ -16,11 +16,11 @@ class Section:
     figure: bool = True  # a PNG (in the report) and an SVG beside it
     table_in_report: bool = True  # the CSV is in the report too
     in_summary: bool = True  # summary.md states its result (lottery.report.summary_markdown)
-    needs: str | None = None  # drawn only when the experiment has it: "paper_oneshot" (see wanted)
+    paper_oneshot: bool = False  # drawn only with analysis.paper and a one-shot schedule
 
     def wanted(self, paper: bool, has_oneshot: bool) -> bool:
         """Whether an experiment (``analysis.paper``, with or without one-shot tickets) draws it."""
-        return self.needs is None or (self.needs == "paper_oneshot" and paper and has_oneshot)
+        return not self.paper_oneshot or (paper and has_oneshot)
 
 
 SECTIONS = (
@@ -31,8 +31,6 @@ SECTIONS = (
     Section("random_states", "5. Results per random state"),
     Section("paper_view", "6. The paper's view"),
     # analysis.paper with a oneshot schedule: the paper's iterative vs one-shot comparison
-    Section(
-        "oneshot", "7. The paper's claims", table_in_report=False, in_summary=False, needs="paper_oneshot"
-    ),
+    Section("oneshot", "7. The paper's claims", table_in_report=False, in_summary=False, paper_oneshot=True),
 )
 BY_NAME = {s.name: s for s in SECTIONS}

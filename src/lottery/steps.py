@@ -142,8 +142,9 @@ def train_control(
     outputs: Mapping[str, PathLike],
 ) -> dict[str, Any]:
     """A control variant of ticket round ``ticket.round`` (:data:`lottery.variants.REGISTRY`)."""
-    prepared = variants.REGISTRY[variant].prepare(inputs, ticket, replicate, wildcards)
-    if prepared.write_mask:
+    entry = variants.REGISTRY[variant]
+    prepared = entry.prepare(inputs, ticket, replicate, wildcards)
+    if entry.writes_mask:
         metadata = {
             "schedule": ticket.schedule.name,
             "round": ticket.round,

@@ -43,7 +43,6 @@ class Prepared:
     masks: dict[str, torch.Tensor]
     network: Network
     start_iteration: int = 0
-    write_mask: bool = False  # the mask is the variant's own (not the ticket's): it is an output
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ class Variant:
     enabled: Callable[[Mapping[str, Any]], list[str]]  # the config's ``variants:`` -> its folders
     inputs: Callable[[ControlInputs], dict[str, Any]]  # files it needs besides the dataset and split
     prepare: Callable[[Mapping[str, Any], Network, Replicate, Mapping[str, str]], Prepared]
-    writes_mask: bool = False
+    writes_mask: bool = False  # the mask is the variant's own (not the ticket's): it is an output
 
 
 def _ticket_mask(paths: ControlInputs) -> str:
@@ -102,7 +101,7 @@ def _prepare_random(inputs, ticket: Network, replicate: Replicate, wildcards) ->
     seed = random_mask_seed(replicate, name, ticket.round)
     network = replace(ticket, variant="random", method="random", mask_seed=seed)
     masks = random_masks(list(inputs["ticket_masks"]), replicate, name)
-    return Prepared(inputs["init"], masks, network, write_mask=True)
+    return Prepared(inputs["init"], masks, network)
 
 
 def _prepare_rewind(inputs, ticket: Network, replicate: Replicate, wildcards) -> Prepared:
@@ -161,12 +160,3 @@ FIGURE_ORDER = ["ticket", *sorted(REGISTRY, key=lambda name: REGISTRY[name].orde
 def enabled_directories(switches: Mapping[str, Any]) -> list[str]:
     """The control folders a config's ``variants:`` section enables, in registry order."""
     return [d for v in REGISTRY.values() for d in v.enabled(switches)]
-
-
-def variant_of(directory: str) -> Variant:
-    """The entry whose folder pattern ``directory`` (e.g. ``rewind-500``) is."""
-    for v in REGISTRY.values():
-        prefix = v.directory.split("{")[0]
-        if directory == v.directory or ("{" in v.directory and directory.startswith(prefix)):
-            return v
-    raise ValueError(f"no control variant has the folder {directory!r}: expected one of {list(REGISTRY)}")
