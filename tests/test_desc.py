@@ -95,7 +95,12 @@ def test_every_schema_key_has_a_description_and_a_default():
 
 
 def test_metrics_record_the_marked_fields():
-    assert recorded(TrainingHparams()) == {"learning_rate": 1.2e-3, "batch_size": 60, "eval_every": 100}
+    assert recorded(TrainingHparams()) == {
+        "learning_rate": 1.2e-3,
+        "batch_size": 60,
+        "eval_every": 100,
+        "sparse_max_density": 0.5,
+    }
     assert recorded(Replicate(3, 4, 0)) == {"init_seed": 3, "data_order_seed": 4, "split_seed": 0}
     assert Network().identity() == {
         "variant": "dense",

@@ -80,6 +80,7 @@ class TrainingHparams:
     iterations: int = 50_000
     eval_every: int = _record(100)
     test_every: int = 0  # 0: test accuracy only at the early-stop iteration and at the end
+    sparse_max_density: float = _record(0.5)  # a layer at most this dense trains on the sparse path
 
     def __post_init__(self) -> None:
         for key in ("batch_size", "iterations", "eval_every"):
@@ -87,6 +88,8 @@ class TrainingHparams:
                 raise ValueError(f"training.{key} must be at least 1, got {getattr(self, key)}")
         if self.test_every < 0:
             raise ValueError(f"training.test_every must be >= 0, got {self.test_every}")
+        if not 0 <= self.sparse_max_density <= 1:
+            raise ValueError(f"training.sparse_max_density must be in [0, 1], got {self.sparse_max_density}")
         if not 0 < self.learning_rate < math.inf:
             raise ValueError(f"training.learning_rate must be positive and finite, got {self.learning_rate}")
 

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 PathLike = str | os.PathLike
 
 # The columns: the experiment and replicate, the network's identity (lottery.desc.Network) with its
-# pruned fraction, each layer's remaining fraction, then its results (TrainingResult.metrics).
+# pruned fraction, each layer's remaining fraction, its results (TrainingResult.metrics), and the
+# path (sparse or dense) that trained each layer.
 _REPLICATE_COLUMNS = tuple(recorded(Replicate(0, 0, 0)))
 FIXED_COLUMNS = (
     "experiment", "seed", *_REPLICATE_COLUMNS, *Network.SCHEDULE_COLUMNS,
@@ -45,7 +46,7 @@ def csv_text(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
 
 def runs_table(metrics_files: Sequence[PathLike], experiment: str) -> str:
     """``runs.csv``: one row per trained network, sorted, with no timings (reproducible to the byte)."""
-    rows, layers = [], []
+    rows, layers, paths = [], [], []
     for path in metrics_files:
         m = read_json(path)
         row = {**m, "experiment": experiment, "seed": m["init_seed"]}
@@ -54,12 +55,17 @@ def runs_table(metrics_files: Sequence[PathLike], experiment: str) -> str:
             row[column] = fraction
             if column not in layers:
                 layers.append(column)
+        for name, path in m.get("paths", {}).items():  # the trainer's path per layer
+            column = f"path_{name.removesuffix('.weight')}"
+            row[column] = path
+            if column not in paths:
+                paths.append(column)
         rows.append(row)
     rows.sort(
         key=lambda r: (r["seed"], r["variant"] != "dense", r["schedule"], r["variant"],
                        r.get("rewind_iteration") or 0, r["round"])
     )  # fmt: skip
-    return csv_text(rows, [*FIXED_COLUMNS, *layers, *RESULT_COLUMNS])
+    return csv_text(rows, [*FIXED_COLUMNS, *layers, *RESULT_COLUMNS, *paths])
 
 
 @step

@@ -187,10 +187,11 @@ def train_and_save(
     write_text(outputs["curve"], csv_text(result.curve, CURVE_COLUMNS))
     write_json(outputs["metrics"], metrics)
     log.info(
-        "%s %s round %s: Pm %.2f%%, early stop %d, val acc %.4f, test acc %.4f (final %.4f)",
+        "%s %s round %s: Pm %.2f%%, early stop %d, val acc %.4f, test acc %.4f (final %.4f); paths %s",
         network.variant, metrics["schedule"], network.round,
         100 * kept, result.early_stop_iteration, result.early_stop_val.accuracy,
         result.early_stop_test.accuracy, result.final_test.accuracy,
+        ", ".join(f"{name.removesuffix('.weight')} {path}" for name, path in result.paths.items()),
     )  # fmt: skip
     return metrics
 

@@ -44,9 +44,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from lottery import kernels
 from lottery.data import TensorData
 from lottery.desc import TrainingHparams
+from lottery.logs import log
 from lottery.pruning import rewind
+from lottery.sparse_training import SPARSE, SparseTrainer, choose_paths
 
 
 @dataclass
@@ -65,9 +68,11 @@ class TrainingResult:
     final_val: Evaluation
     final_test: Evaluation
     iterations: int
+    paths: dict[str, str]  # each weight matrix's path: "sparse" or "dense"
 
-    def metrics(self) -> dict[str, float | int]:
+    def metrics(self) -> dict[str, float | int | dict[str, str]]:
         return {
+            "paths": self.paths,
             "iterations": self.iterations,
             "early_stop_iteration": self.early_stop_iteration,
             "val_loss": self.early_stop_val.loss,
@@ -300,8 +305,38 @@ class MaskedTrainer:
         params = self.views(self.flat if flat is None else flat)
         return evaluate(params[0::2], params[1::2], x, y)
 
+    def evaluation_inputs(self, x: torch.Tensor) -> torch.Tensor | SparseInputs:
+        return as_evaluation_inputs(x, self.data.background)
+
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {name: p.clone() for name, p in zip(self.names, self.views(self.flat), strict=True)}
+
+
+def make_trainer(
+    init: dict[str, torch.Tensor],
+    masks: dict[str, torch.Tensor],
+    data: TensorData,
+    hparams: TrainingHparams,
+    data_order_seed: int,
+    start_iteration: int = 0,
+    flush_denormals: bool = True,
+) -> tuple[MaskedTrainer | SparseTrainer, dict[str, str]]:
+    """The trainer for ``masks`` and each layer's path (:func:`lottery.sparse_training.choose_paths`):
+    :class:`SparseTrainer` where some layer is at most ``hparams.sparse_max_density`` dense and the
+    kernels could be built, else :class:`MaskedTrainer`. A layer that would be sparse but for missing
+    kernels trains dense, and the log says why."""
+    lib = kernels.load() if hparams.sparse_max_density > 0 else None
+    wanted = choose_paths(masks, hparams.sparse_max_density, True)
+    paths = choose_paths(masks, hparams.sparse_max_density, lib is not None)
+    if wanted != paths:
+        log.warning(
+            "sparse path unavailable (%s): every layer trains on the dense path", kernels.unavailable_reason
+        )
+    if SPARSE in paths.values():
+        assert lib is not None
+        trainer = SparseTrainer(init, masks, data, hparams, data_order_seed, paths, lib, start_iteration)
+        return trainer, paths
+    return MaskedTrainer(init, masks, data, hparams, data_order_seed, start_iteration, flush_denormals), paths
 
 
 def train(
@@ -320,9 +355,11 @@ def train(
     """
     if not 0 <= start_iteration < hparams.iterations:
         raise ValueError(f"start iteration {start_iteration} must be in [0, {hparams.iterations})")
-    trainer = MaskedTrainer(init, masks, data, hparams, data_order_seed, start_iteration, flush_denormals)
-    val_x = as_evaluation_inputs(data.val_x, data.background)
-    test_x = as_evaluation_inputs(data.test_x, data.background)
+    trainer, paths = make_trainer(
+        init, masks, data, hparams, data_order_seed, start_iteration, flush_denormals
+    )
+    val_x = trainer.evaluation_inputs(data.val_x)
+    test_x = trainer.evaluation_inputs(data.test_x)
     best_flat = trainer.flat.clone()
     best_loss, best_iteration = math.inf, 0
     best_val = Evaluation(math.nan, math.nan)
@@ -369,4 +406,5 @@ def train(
         final_val=final_val,
         final_test=final_test,
         iterations=hparams.iterations,
+        paths=paths,
     )

@@ -1,0 +1,162 @@
+/* Kernels of the sparse training path (lottery.sparse_training): a pruned layer's surviving weights
+ * as a CSR matrix, activations stored feature-major with the batch as the inner, contiguous dimension
+ * ("batch-inner": a[unit * P + example]), P a multiple of TILE, columns past the batch kept zero.
+ *
+ * Every loop over the batch runs TILE independent lanes, so the compiler vectorises it without
+ * reordering a sum (no -ffast-math): the result of each function is fixed by its inputs, run to run.
+ * A weight costs one multiply-add per example, whatever the layer's shape: the work follows the
+ * weights that survive. Single-threaded; built by lottery.kernels at first use.
+ */
+#include <math.h>
+#include <stdint.h>
+
+#define TILE 64 /* examples per tile: four vectors of 16 floats */
+
+/* 16 floats (one AVX-512 register, two AVX2 ones); aligned(4): loads need no alignment. */
+typedef float vf __attribute__((vector_size(64), aligned(4)));
+typedef int32_t vi __attribute__((vector_size(64), aligned(4)));
+typedef float vf8 __attribute__((vector_size(32)));
+typedef float vf4 __attribute__((vector_size(16)));
+
+static inline vf ld(const float *p) { return *(const vf *)p; }
+static inline void st(float *p, vf v) { *(vf *)p = v; }
+static inline vf splat(float x) { return (vf){0} + x; }
+/* v where keep > 0, else 0 (ReLU and its backward, bitwise: NaN in v passes through). */
+static inline vf where_positive(vf keep, vf v) { return (vf)((vi)v & (keep > 0.0f)); }
+static inline vf relu(vf v) { return (vf)((vi)v & ~(v < 0.0f)); }
+/* The 16 lanes' sum, in a fixed order. */
+static inline float hsum(vf v) {
+    vf8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+            __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+    vf4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+    return (b[0] + b[2]) + (b[1] + b[3]);
+}
+
+/* XT[j * P + b] = X[idx[b] * D + pixels[j]] for b < B (pixels NULL: j itself): a minibatch, its
+ * examples gathered and transposed, only the input features some surviving weight reads. */
+void lt_gather(const float *X, int64_t D, const int64_t *idx, int64_t B, const int32_t *pixels,
+               int64_t npix, int64_t P, float *XT) {
+    /* Blocks of 16 features: the block's rows of XT stay in L1 while the examples are read. */
+    for (int64_t j0 = 0; j0 < npix; j0 += 16) {
+        const int64_t j1 = j0 + 16 < npix ? j0 + 16 : npix;
+        for (int64_t b = 0; b < B; b++) {
+            const float *row = X + idx[b] * D;
+            if (pixels) {
+                for (int64_t j = j0; j < j1; j++) XT[j * P + b] = row[pixels[j]];
+            } else {
+                for (int64_t j = j0; j < j1; j++) XT[j * P + b] = row[j];
+            }
+        }
+    }
+}
+
+/* YT = W XT + bias (then ReLU where relu != 0), W in CSR (rowptr, col, val). */
+void lt_forward(int64_t out, const int32_t *rowptr, const int32_t *col, const float *val,
+                const float *bias, const float *XT, int64_t P, float *YT, int32_t relu_out) {
+    for (int64_t t = 0; t < P; t += TILE) {
+        for (int64_t o = 0; o < out; o++) {
+            vf a0 = splat(bias[o]), a1 = a0, a2 = a0, a3 = a0;
+            for (int32_t j = rowptr[o]; j < rowptr[o + 1]; j++) {
+                const vf v = splat(val[j]);
+                const float *x = XT + (int64_t)col[j] * P + t;
+                a0 += v * ld(x);
+                a1 += v * ld(x + 16);
+                a2 += v * ld(x + 32);
+                a3 += v * ld(x + 48);
+            }
+            if (relu_out) {
+                a0 = relu(a0), a1 = relu(a1), a2 = relu(a2), a3 = relu(a3);
+            }
+            float *y = YT + o * P + t;
+            st(y, a0), st(y + 16, a1), st(y + 32, a2), st(y + 48, a3);
+        }
+    }
+}
+
+/* Summed softmax cross-entropy of logits ZT (C classes) for the B examples whose labels are
+ * labels[idx[b]]; GT = its gradient w.r.t. the logits (softmax - onehot), zero past B. */
+double lt_softmax_xent(int64_t C, const float *ZT, int64_t P, int64_t B, const int64_t *labels,
+                       const int64_t *idx, float *GT) {
+    double loss = 0.0;
+    for (int64_t b = 0; b < B; b++) {
+        float m = ZT[b];
+        for (int64_t c = 1; c < C; c++) m = ZT[c * P + b] > m ? ZT[c * P + b] : m;
+        float s = 0.0f;
+        for (int64_t c = 0; c < C; c++) s += expf(ZT[c * P + b] - m);
+        const float lse = m + logf(s);
+        const int64_t y = labels[idx[b]];
+        loss += (double)(lse - ZT[y * P + b]);
+        for (int64_t c = 0; c < C; c++) GT[c * P + b] = expf(ZT[c * P + b] - lse) - (c == y ? 1.0f : 0.0f);
+    }
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t b = B; b < P; b++) GT[c * P + b] = 0.0f;
+    return loss;
+}
+
+/* Gradients of the surviving weights (grad[j] = GT[row j] . XT[col j]) and of the biases. */
+void lt_weight_grad(int64_t out, const int32_t *rowptr, const int32_t *col, const float *GT,
+                    const float *XT, int64_t P, float *grad, float *bias_grad) {
+    for (int64_t o = 0; o < out; o++) {
+        const float *g = GT + o * P;
+        vf s = ld(g) + ld(g + 16) + ld(g + 32) + ld(g + 48);
+        for (int64_t t = TILE; t < P; t += TILE)
+            s += ld(g + t) + ld(g + t + 16) + ld(g + t + 32) + ld(g + t + 48);
+        bias_grad[o] = hsum(s);
+        const vf g0 = ld(g), g1 = ld(g + 16), g2 = ld(g + 32), g3 = ld(g + 48);
+        for (int32_t j = rowptr[o]; j < rowptr[o + 1]; j++) {
+            const float *x = XT + (int64_t)col[j] * P;
+            vf a0 = g0 * ld(x), a1 = g1 * ld(x + 16);
+            a0 += g2 * ld(x + 32);
+            a1 += g3 * ld(x + 48);
+            for (int64_t t = TILE; t < P; t += TILE) {
+                a0 += ld(g + t) * ld(x + t);
+                a1 += ld(g + t + 16) * ld(x + t + 16);
+                a0 += ld(g + t + 32) * ld(x + t + 32);
+                a1 += ld(g + t + 48) * ld(x + t + 48);
+            }
+            grad[j] = hsum(a0 + a1);
+        }
+    }
+}
+
+/* DXT = (W^T GT) where XT > 0, else 0: the gradient w.r.t. this layer's input (a ReLU's output),
+ * W by its columns (colptr, rows, perm: position of each entry in the CSR values). */
+void lt_input_grad(int64_t in, const int32_t *colptr, const int32_t *rows, const int32_t *perm,
+                   const float *val, const float *GT, const float *XT, int64_t P, float *DXT) {
+    for (int64_t t = 0; t < P; t += TILE) {
+        for (int64_t k = 0; k < in; k++) {
+            vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+            for (int32_t j = colptr[k]; j < colptr[k + 1]; j++) {
+                const vf v = splat(val[perm[j]]);
+                const float *g = GT + (int64_t)rows[j] * P + t;
+                a0 += v * ld(g);
+                a1 += v * ld(g + 16);
+                a2 += v * ld(g + 32);
+                a3 += v * ld(g + 48);
+            }
+            const float *x = XT + k * P + t;
+            float *d = DXT + k * P + t;
+            st(d, where_positive(ld(x), a0)), st(d + 16, where_positive(ld(x + 16), a1));
+            st(d + 32, where_positive(ld(x + 32), a2)), st(d + 48, where_positive(ld(x + 48), a3));
+        }
+    }
+}
+
+/* Adam (no weight decay, no amsgrad) on n compact parameters, step counting from 1. */
+void lt_adam(int64_t n, float *p, const float *g, float *m, float *v, double lr, double beta1,
+             double beta2, double eps, int64_t step) {
+    const double bc1 = 1.0 - pow(beta1, (double)step);
+    const double bc2 = 1.0 - pow(beta2, (double)step);
+    const float step_size = (float)(lr / bc1);
+    const float bc2_sqrt = (float)sqrt(bc2);
+    const float b1 = (float)beta1, b2 = (float)beta2, e = (float)eps;
+    const float one_b1 = 1.0f - b1, one_b2 = 1.0f - b2;
+    for (int64_t i = 0; i < n; i++) {
+        const float gi = g[i];
+        const float mi = b1 * m[i] + one_b1 * gi;
+        const float vi = b2 * v[i] + one_b2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] -= step_size * mi / (sqrtf(vi) / bc2_sqrt + e);
+    }
+}

@@ -1,0 +1,407 @@
+"""The sparse training path: a pruned layer trains at the cost of its surviving weights.
+
+A layer whose remaining fraction is at most ``training.sparse_max_density`` keeps only its surviving
+weights, as a CSR matrix (``lottery.sparse_kernels.c``); the others stay dense matrices multiplied by
+their masks, as in :class:`lottery.training.MaskedTrainer`. Activations are stored batch-inner
+(``[units, P]``, the examples contiguous, padded with zero columns to a multiple of 64), so that a
+surviving weight costs one vectorised multiply-add per example in the forward pass, in its gradient
+and in the input gradient. The first layer reads only the input pixels that some surviving weight
+reads. Parameters, gradients and Adam's moments are one compact vector: the surviving weights of the
+sparse layers, the dense layers' matrices, the biases; Adam runs on that vector only.
+
+Validation and test sets go through the same layers (their inputs transposed once), so evaluation
+follows the sparsity too.
+
+The path is chosen per layer by that fixed threshold, never by a timing: the numbers a run gives do
+not depend on how busy the machine was. They differ from the dense path's by float rounding only
+(sums in another order; tested against it and against autograd).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+
+from lottery.data import TensorData
+from lottery.desc import TrainingHparams
+from lottery.pruning import rewind
+
+PAD = 64  # the kernels' tile: the batch dimension is padded to a multiple of it
+SPARSE, DENSE = "sparse", "dense"
+
+
+def padded(n: int) -> int:
+    return -(-n // PAD) * PAD
+
+
+def choose_paths(
+    masks: dict[str, torch.Tensor], max_density: float, kernels_available: bool
+) -> dict[str, str]:
+    """Each layer's path: sparse where its remaining fraction is at most ``max_density``."""
+    return {
+        name: SPARSE if kernels_available and float(mask.mean()) <= max_density else DENSE
+        for name, mask in masks.items()
+    }
+
+
+def _i32(t: torch.Tensor) -> torch.Tensor:
+    return t.to(torch.int32).contiguous()
+
+
+def _dense_input_grad(w: torch.Tensor, g: torch.Tensor, x: torch.Tensor, out: torch.Tensor) -> None:
+    """``out`` = (w^T g) where x > 0, else 0: a dense layer's gradient w.r.t. its (ReLU) input."""
+    torch.ops.aten.threshold_backward.grad_input(torch.mm(w.t(), g), x, 0.0, grad_input=out)
+
+
+@dataclass
+class Layer:
+    """One layer's structure and where its values and bias sit in the compact vector."""
+
+    name: str
+    out: int
+    inp: int
+    path: str
+    values: slice  # in the compact vector: CSR values (sparse) or the [out, inp] matrix (dense)
+    bias: slice
+    # sparse: the surviving weights by rows (CSR) and by columns, and their places in the matrix
+    rowptr: torch.Tensor | None = None
+    col: torch.Tensor | None = None
+    colptr: torch.Tensor | None = None
+    rows: torch.Tensor | None = None
+    perm: torch.Tensor | None = None
+    matrix_index: torch.Tensor | None = None  # row * inp + original column, int64
+    mask: torch.Tensor | None = None  # dense and pruned: multiplied into its gradient
+
+    @classmethod
+    def sparse(cls, name: str, mask: torch.Tensor, start: int, columns: torch.Tensor | None = None) -> Layer:
+        """CSR of ``mask``'s surviving weights; ``columns[k]`` renumbers input feature k (its
+        position among the features the layer reads, -1 for the others) where given."""
+        out, inp = mask.shape
+        rows, cols = mask.nonzero(as_tuple=True)  # row-major order: CSR order
+        matrix_index = rows * inp + cols
+        if columns is not None:
+            cols = columns[cols]
+            inp = int((columns >= 0).sum())
+        nnz = len(rows)
+        rowptr = torch.zeros(out + 1, dtype=torch.int64)
+        rowptr[1:] = torch.bincount(rows, minlength=out).cumsum(0)
+        by_column = torch.argsort(cols * out + rows)  # entries sorted by (column, row)
+        colptr = torch.zeros(inp + 1, dtype=torch.int64)
+        colptr[1:] = torch.bincount(cols, minlength=inp).cumsum(0)
+        return cls(
+            name,
+            out,
+            inp,
+            SPARSE,
+            slice(start, start + nnz),
+            slice(start + nnz, start + nnz + out),
+            rowptr=_i32(rowptr),
+            col=_i32(cols),
+            colptr=_i32(colptr),
+            rows=_i32(rows[by_column]),
+            perm=_i32(by_column),
+            matrix_index=matrix_index,
+        )
+
+    @classmethod
+    def dense(cls, name: str, mask: torch.Tensor, start: int) -> Layer:
+        out, inp = mask.shape
+        size = out * inp
+        pruned = None if bool(mask.all()) else mask.reshape(-1).contiguous()
+        return cls(
+            name,
+            out,
+            inp,
+            DENSE,
+            slice(start, start + size),
+            slice(start + size, start + size + out),
+            mask=pruned,
+        )
+
+    @property
+    def end(self) -> int:
+        return self.bias.stop
+
+
+class SparseTrainer:
+    """The training state of a network with at least one layer on the sparse path."""
+
+    def __init__(
+        self,
+        init: dict[str, torch.Tensor],
+        masks: dict[str, torch.Tensor],
+        data: TensorData,
+        hparams: TrainingHparams,
+        data_order_seed: int,
+        paths: dict[str, str],
+        lib: ctypes.CDLL,
+        start_iteration: int = 0,
+    ) -> None:
+        from lottery.training import BatchOrder
+
+        self.lib = lib
+        names = [name for name in init if name.endswith(".weight")]
+        start = rewind(init, masks)
+        if start[names[0]].shape[1] != data.input_size:
+            raise ValueError(
+                f"the network expects {start[names[0]].shape[1]} inputs but the data have {data.input_size}"
+            )
+        # The first layer reads only the pixels some surviving weight reads (all, on the dense path).
+        first = masks[names[0]].bool()
+        if paths[names[0]] == SPARSE:
+            self.pixels = first.any(0).nonzero().flatten()
+            columns = torch.full((first.shape[1],), -1, dtype=torch.int64)
+            columns[self.pixels] = torch.arange(len(self.pixels))
+        else:
+            self.pixels, columns = None, None
+        self.layers: list[Layer] = []
+        offset = 0
+        for i, name in enumerate(names):
+            mask = masks[name].bool()
+            if paths[name] == SPARSE:
+                layer = Layer.sparse(name, mask, offset, columns if i == 0 else None)
+            else:
+                layer = Layer.dense(name, mask, offset)
+            self.layers.append(layer)
+            offset = layer.end
+        self.flat = torch.empty(offset)
+        for layer in self.layers:
+            w = start[layer.name]
+            if layer.path == SPARSE:
+                self.flat[layer.values] = w.reshape(-1)[layer.matrix_index]
+            else:
+                self.flat[layer.values] = w.reshape(-1)
+            self.flat[layer.bias] = start[layer.name.removesuffix(".weight") + ".bias"]
+        self.grad = torch.zeros_like(self.flat)
+        self.exp_avg = torch.zeros_like(self.flat)
+        self.exp_avg_sq = torch.zeros_like(self.flat)
+        self.step_count = 0
+        self.names = [f"{n.removesuffix('.weight')}.{kind}" for n in names for kind in ("weight", "bias")]
+        self.shapes = {name: tuple(start[name].shape) for name in self.names}
+
+        self.lr, self.batch_size = hparams.learning_rate, hparams.batch_size
+        self.data = data
+        self.order = BatchOrder(len(data.train_y), hparams.batch_size, data_order_seed)
+        for _ in range(start_iteration):
+            self.order.next()
+        self.P = padded(hparams.batch_size)
+        self.train_x = data.train_x.contiguous()
+        self.train_y = data.train_y.contiguous()
+        self.pixels_i32 = None if self.pixels is None else _i32(self.pixels)
+        self.buffers = self._buffers(self.P)
+        self.idx = torch.zeros(hparams.batch_size, dtype=torch.int64)
+        self.forward_calls, self.backward_calls = self._calls()
+        self.loss_sum = 0.0
+        self.steps_since_loss = 0
+
+    # ------------------------------------------------------------------ buffers and layer calls
+
+    def _buffers(self, P: int) -> dict[str, list[torch.Tensor]]:
+        """Activations (the input, each layer's output) and their gradients, batch-inner, zeroed."""
+        npix = self.layers[0].inp
+        acts = [torch.zeros(npix, P)] + [torch.zeros(layer.out, P) for layer in self.layers]
+        grads = [torch.zeros(layer.out, P) for layer in self.layers]
+        return {"acts": acts, "grads": grads}
+
+    def _forward(self, flat: torch.Tensor, acts: list[torch.Tensor], P: int) -> None:
+        last = len(self.layers) - 1
+        base = flat.data_ptr()
+        for i, layer in enumerate(self.layers):
+            x, y = acts[i], acts[i + 1]
+            if layer.path == SPARSE:
+                self.lib.lt_forward(
+                    layer.out,
+                    layer.rowptr.data_ptr(),
+                    layer.col.data_ptr(),
+                    base + 4 * layer.values.start,
+                    base + 4 * layer.bias.start,
+                    x.data_ptr(),
+                    P,
+                    y.data_ptr(),
+                    int(i < last),
+                )
+            else:
+                w = flat[layer.values].view(layer.out, layer.inp)
+                torch.addmm(flat[layer.bias].unsqueeze(1), w, x, out=y)
+                if i < last:
+                    y.relu_()
+
+    def _calls(self) -> tuple[list, list]:
+        """The step's forward and backward calls with their arguments bound: the buffers never move,
+        so a step is a loop over ready calls (Python's overhead, not the arithmetic, is what a very
+        sparse step would otherwise spend its time on)."""
+        from lottery.training import ADAM_BETAS, ADAM_EPS
+
+        lib, P, B = self.lib, self.P, self.batch_size
+        acts, grads = self.buffers["acts"], self.buffers["grads"]
+        base, gbase = self.flat.data_ptr(), self.grad.data_ptr()
+        pixels = None if self.pixels_i32 is None else self.pixels_i32.data_ptr()
+        x, idx = self.train_x, self.idx
+        gather = (
+            x.data_ptr(),
+            x.shape[1],
+            idx.data_ptr(),
+            B,
+            pixels,
+            self.layers[0].inp,
+            P,
+            acts[0].data_ptr(),
+        )
+        forward = [(lib.lt_gather, gather)]
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            x, y = acts[i], acts[i + 1]
+            if layer.path == SPARSE:
+                args = (
+                    layer.out,
+                    layer.rowptr.data_ptr(),
+                    layer.col.data_ptr(),
+                    base + 4 * layer.values.start,
+                    base + 4 * layer.bias.start,
+                    x.data_ptr(),
+                    P,
+                    y.data_ptr(),
+                    int(i < last),
+                )
+                forward.append((lib.lt_forward, args))
+            else:
+                w = self.flat[layer.values].view(layer.out, layer.inp)
+                forward.append((partial(torch.addmm, self.flat[layer.bias].unsqueeze(1), w, x, out=y), ()))
+                if i < last:
+                    forward.append((y.relu_, ()))
+        self.softmax_args = (
+            self.layers[-1].out,
+            acts[-1].data_ptr(),
+            P,
+            B,
+            self.train_y.data_ptr(),
+            idx.data_ptr(),
+            grads[last].data_ptr(),
+        )
+        backward = []
+        for i in range(last, -1, -1):
+            layer, g, x = self.layers[i], grads[i], acts[i]
+            if layer.path == SPARSE:
+                args = (
+                    layer.out,
+                    layer.rowptr.data_ptr(),
+                    layer.col.data_ptr(),
+                    g.data_ptr(),
+                    x.data_ptr(),
+                    P,
+                    gbase + 4 * layer.values.start,
+                    gbase + 4 * layer.bias.start,
+                )
+                backward.append((lib.lt_weight_grad, args))
+            else:
+                gw = self.grad[layer.values]
+                backward.append((partial(torch.mm, g, x.t(), out=gw.view(layer.out, layer.inp)), ()))
+                backward.append((partial(torch.sum, g, dim=1, out=self.grad[layer.bias]), ()))
+                if layer.mask is not None:
+                    backward.append((partial(gw.mul_, layer.mask), ()))
+            if i > 0:
+                if layer.path == SPARSE:
+                    args = (
+                        layer.inp,
+                        layer.colptr.data_ptr(),
+                        layer.rows.data_ptr(),
+                        layer.perm.data_ptr(),
+                        base + 4 * layer.values.start,
+                        g.data_ptr(),
+                        x.data_ptr(),
+                        P,
+                        grads[i - 1].data_ptr(),
+                    )
+                    backward.append((lib.lt_input_grad, args))
+                else:
+                    w = self.flat[layer.values].view(layer.out, layer.inp)
+                    backward.append((partial(_dense_input_grad, w, g, x, grads[i - 1]), ()))
+        self.adam_args = (
+            len(self.flat),
+            base,
+            gbase,
+            self.exp_avg.data_ptr(),
+            self.exp_avg_sq.data_ptr(),
+            self.lr,
+            ADAM_BETAS[0],
+            ADAM_BETAS[1],
+            ADAM_EPS * B,
+        )
+        return forward, backward
+
+    def step(self) -> None:
+        """One minibatch step of Adam on the surviving weights."""
+        self.idx.copy_(self.order.next())
+        for fn, args in self.forward_calls:
+            fn(*args)
+        self.loss_sum += self.lib.lt_softmax_xent(*self.softmax_args)
+        self.steps_since_loss += 1
+        for fn, args in self.backward_calls:
+            fn(*args)
+        self.step_count += 1
+        self.lib.lt_adam(*self.adam_args, self.step_count)
+
+    def run(self, steps: int) -> None:
+        from lottery.training import flushing_denormals
+
+        with flushing_denormals():
+            for _ in range(steps):
+                self.step()
+
+    def take_train_loss(self) -> float:
+        mean = self.loss_sum / max(1, self.steps_since_loss * self.batch_size)
+        self.loss_sum = 0.0
+        self.steps_since_loss = 0
+        return mean
+
+    # ------------------------------------------------------------------ evaluation and weights
+
+    def evaluation_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` as the first layer reads it: transposed, its pixels only, columns padded."""
+        n = len(x)
+        xt = torch.zeros(self.layers[0].inp, padded(n))
+        idx = torch.arange(n)
+        self.lib.lt_gather(
+            x.contiguous().data_ptr(),
+            x.shape[1],
+            idx.data_ptr(),
+            n,
+            None if self.pixels_i32 is None else self.pixels_i32.data_ptr(),
+            self.layers[0].inp,
+            xt.shape[1],
+            xt.data_ptr(),
+        )
+        return xt
+
+    def evaluate(self, xt: torch.Tensor, y: torch.Tensor, flat: torch.Tensor | None = None):
+        from lottery.training import Evaluation, flushing_denormals
+
+        P = xt.shape[1]
+        acts = [xt] + [torch.empty(layer.out, P) for layer in self.layers]
+        with flushing_denormals():
+            self._forward(self.flat if flat is None else flat, acts, P)
+        logits = acts[-1][:, : len(y)].t()
+        loss = F.cross_entropy(logits, y)
+        correct = (logits.argmax(dim=1) == y).sum()
+        return Evaluation(loss=float(loss), accuracy=int(correct) / len(y))
+
+    def state_dict(self, flat: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The weights as dense matrices (pruned ones exactly zero) and biases."""
+        flat = self.flat if flat is None else flat
+        out: dict[str, torch.Tensor] = {}
+        for layer in self.layers:
+            shape = self.shapes[layer.name]
+            if layer.path == SPARSE:
+                w = torch.zeros(math.prod(shape))
+                w[layer.matrix_index] = flat[layer.values]
+                w = w.view(shape)
+            else:
+                w = flat[layer.values].view(shape).clone()
+            out[layer.name] = w
+            out[layer.name.removesuffix(".weight") + ".bias"] = flat[layer.bias].clone()
+        return out

@@ -1,0 +1,195 @@
+"""The sparse training path against today's dense trainer and an autograd implementation."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lottery import kernels, pruning
+from lottery.model import Architecture, glorot_normal_init, prunable
+from lottery.sparse_training import DENSE, SPARSE, SparseTrainer, choose_paths
+from lottery.training import BatchOrder, MaskedTrainer, TrainingHparams, make_trainer, train
+
+ARCH = Architecture(input_size=20, hidden=(16, 8), num_classes=4)
+HP = TrainingHparams(iterations=1000, batch_size=30, eval_every=100)
+
+
+@pytest.fixture(scope="module")
+def lib():
+    built = kernels.load()
+    assert built is not None, kernels.unavailable_reason  # gcc is part of the project's setup
+    return built
+
+
+def _masks(params, keep, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {n: (torch.rand(w.shape, generator=g) < keep).float() for n, w in prunable(params).items()}
+
+
+def _state(trainer):
+    return {k: v.double() for k, v in trainer.state_dict().items()}
+
+
+def _float64_reference(init, masks, data, hp, seed, steps):
+    """Autograd in float64 with torch.optim.Adam and masked gradients: the arithmetic both float32
+    paths approximate."""
+    names = [n.removesuffix(".weight") for n in init if n.endswith(".weight")]
+    params = {n: t.double().clone().requires_grad_(True) for n, t in pruning.rewind(init, masks).items()}
+    opt = torch.optim.Adam(params.values(), lr=hp.learning_rate, eps=1e-8)
+    order = BatchOrder(len(data.train_y), hp.batch_size, seed)
+    for _ in range(steps):
+        idx = order.next()
+        a = data.train_x[idx].double()
+        for i, layer in enumerate(names):
+            a = F.linear(a, params[f"{layer}.weight"], params[f"{layer}.bias"])
+            if i < len(names) - 1:
+                a = F.relu(a)
+        loss = F.cross_entropy(a, data.train_y[idx], reduction="sum")
+        opt.zero_grad()
+        loss.backward()
+        for name, mask in masks.items():
+            params[name].grad.mul_(mask)
+        for p in params.values():  # summed loss: epsilon scaled as the trainers do
+            p.grad.div_(hp.batch_size)
+        opt.step()
+    return {n: p.detach() for n, p in params.items()}
+
+
+def _max_diff(a, b):
+    return max(float((a[k] - b[k]).abs().max()) for k in b)
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.05], ids=["pruned", "heavily-pruned"])
+@pytest.mark.parametrize("steps", [100, 1000])
+def test_sparse_path_agrees_with_dense_trainer_and_autograd(tiny_data, lib, keep, steps):
+    """Same θ0, mask and data order: both float32 paths within 1e-4 of a float64 autograd run after
+    100 steps and within 2e-3 after 1,000 (Adam amplifies rounding: its step is ~lr whatever the
+    gradient's size), and of each other."""
+    init = glorot_normal_init(ARCH, seed=7)
+    masks = _masks(init, keep, seed=3)
+    sparse = SparseTrainer(init, masks, tiny_data, HP, 11, choose_paths(masks, 1.0, True), lib)
+    dense = MaskedTrainer(init, masks, tiny_data, HP, 11)
+    sparse.run(steps)
+    dense.run(steps)
+    reference = _float64_reference(init, masks, tiny_data, HP, 11, steps)
+    s, d = _state(sparse), _state(dense)
+    tolerance = 1e-4 if steps == 100 else 2e-3
+    assert _max_diff(s, reference) < tolerance
+    assert _max_diff(d, reference) < tolerance
+    assert _max_diff(s, d) < tolerance
+    for name, mask in masks.items():  # pruned weights exactly zero
+        assert bool((s[name][mask == 0] == 0).all())
+
+
+def test_mixed_paths_agree_with_dense_trainer(tiny_data, lib):
+    """Some layers sparse, some dense (a masked dense matrix, the batch-inner layout)."""
+    init = glorot_normal_init(ARCH, seed=2)
+    masks = _masks(init, 0.4, seed=5)
+    masks["fc2.weight"] = torch.ones_like(masks["fc2.weight"])
+    paths = {"fc1.weight": SPARSE, "fc2.weight": DENSE, "fc3.weight": DENSE}
+    sparse = SparseTrainer(init, masks, tiny_data, HP, 4, paths, lib)
+    dense = MaskedTrainer(init, masks, tiny_data, HP, 4)
+    # 100 steps: at step 169 a pre-activation of 1e-7 puts a ReLU on its boundary, and rounding
+    # decides which side (a flip, as between any two float32 implementations, not an error).
+    sparse.run(100)
+    dense.run(100)
+    assert _max_diff(_state(sparse), _state(dense)) < 1e-5
+    assert bool((sparse.state_dict()["fc3.weight"][masks["fc3.weight"] == 0] == 0).all())
+
+
+def test_sparse_path_is_bitwise_reproducible(tiny_data, lib):
+    init = glorot_normal_init(ARCH, seed=1)
+    masks = _masks(init, 0.2, seed=1)
+    hp = replace(HP, iterations=300, eval_every=50)
+    a, b = train(init, masks, tiny_data, hp, 5), train(init, masks, tiny_data, hp, 5)
+    assert set(a.paths.values()) == {SPARSE}
+    assert all(torch.equal(a.params[n], b.params[n]) for n in a.params)
+    assert a.curve == b.curve
+
+
+def test_evaluation_on_the_sparse_path_matches_the_dense_one(tiny_data, lib):
+    init = glorot_normal_init(ARCH, seed=3)
+    masks = _masks(init, 0.3, seed=2)
+    sparse = SparseTrainer(init, masks, tiny_data, HP, 2, choose_paths(masks, 1.0, True), lib)
+    dense = MaskedTrainer(init, masks, tiny_data, HP, 2)
+    got = sparse.evaluate(sparse.evaluation_inputs(tiny_data.test_x), tiny_data.test_y)
+    want = dense.evaluate(dense.evaluation_inputs(tiny_data.test_x), tiny_data.test_y)
+    assert got.accuracy == want.accuracy
+    assert got.loss == pytest.approx(want.loss, rel=1e-5)
+
+
+def test_first_layer_reads_only_the_pixels_its_weights_read(tiny_data, lib):
+    init = glorot_normal_init(ARCH, seed=3)
+    masks = _masks(init, 0.3, seed=2)
+    masks["fc1.weight"][:, [0, 5, 6]] = 0  # three inputs no surviving weight reads
+    trainer = SparseTrainer(init, masks, tiny_data, HP, 2, choose_paths(masks, 1.0, True), lib)
+    assert trainer.layers[0].inp == 17 and 5 not in trainer.pixels.tolist()
+    dense = MaskedTrainer(init, masks, tiny_data, HP, 2)
+    trainer.run(50)
+    dense.run(50)
+    assert _max_diff(_state(trainer), _state(dense)) < 1e-5
+
+
+def test_the_threshold_chooses_each_layers_path(tiny_data):
+    init = glorot_normal_init(ARCH, seed=3)
+    masks = {
+        "fc1.weight": _masks(init, 0.2)["fc1.weight"],
+        "fc2.weight": torch.ones(8, 16),
+        "fc3.weight": _masks(init, 0.6)["fc3.weight"],
+    }
+    assert choose_paths(masks, 0.5, True) == {"fc1.weight": SPARSE, "fc2.weight": DENSE, "fc3.weight": DENSE}
+    assert choose_paths(masks, 0.5, False) == dict.fromkeys(masks, DENSE)
+    result = train(init, masks, tiny_data, replace(HP, iterations=20, eval_every=10), 0)
+    assert result.paths == {"fc1.weight": SPARSE, "fc2.weight": DENSE, "fc3.weight": DENSE}
+    assert result.metrics()["paths"] == result.paths
+    off = train(init, masks, tiny_data, replace(HP, iterations=20, eval_every=10, sparse_max_density=0), 0)
+    assert set(off.paths.values()) == {DENSE}
+
+
+def test_without_a_compiler_every_layer_trains_dense_and_says_so(tiny_data, monkeypatch, caplog, tmp_path):
+    monkeypatch.setenv("LOTTERY_CC", str(tmp_path / "no-such-compiler"))
+    monkeypatch.setenv("LOTTERY_KERNEL_CACHE", str(tmp_path / "cache"))
+    kernels.load.cache_clear()
+    try:
+        assert kernels.load() is None
+        assert "no C compiler" in kernels.unavailable_reason
+        init = glorot_normal_init(ARCH, seed=3)
+        masks = _masks(init, 0.1)
+        trainer, paths = make_trainer(init, masks, tiny_data, HP, 0)
+        assert isinstance(trainer, MaskedTrainer) and set(paths.values()) == {DENSE}
+        assert "sparse path unavailable (no C compiler" in caplog.text
+    finally:
+        kernels.load.cache_clear()
+
+
+def test_a_failed_build_falls_back_and_leaves_no_file(tiny_data, monkeypatch, tmp_path):
+    fake = tmp_path / "cc"
+    fake.write_text(
+        '#!/bin/sh\nfor a; do :; done\n[ "$1" = --version ] && echo fake && exit 0\necho broken >&2; exit 1\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("LOTTERY_CC", str(fake))
+    monkeypatch.setenv("LOTTERY_KERNEL_CACHE", str(tmp_path / "cache"))
+    kernels.load.cache_clear()
+    try:
+        assert kernels.load() is None
+        assert "failed" in kernels.unavailable_reason and "broken" in kernels.unavailable_reason
+        assert list((tmp_path / "cache").iterdir()) == []  # no half-written library left
+    finally:
+        kernels.load.cache_clear()
+
+
+def test_the_build_is_cached_per_cpu_and_source(monkeypatch, tmp_path):
+    monkeypatch.setenv("LOTTERY_KERNEL_CACHE", str(tmp_path))
+    kernels.load.cache_clear()
+    try:
+        assert kernels.load() is not None
+        built = list(tmp_path.glob("sparse_kernels-*.so"))
+        assert len(built) == 1
+        kernels.load.cache_clear()
+        monkeypatch.setattr(kernels, "cpu_identity", lambda: "another cpu")
+        assert kernels.load() is not None
+        assert len(list(tmp_path.glob("sparse_kernels-*.so"))) == 2  # never another CPU's build
+    finally:
+        kernels.load.cache_clear()
