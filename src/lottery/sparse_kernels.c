@@ -50,24 +50,47 @@ void lt_gather(const float *X, int64_t D, const int64_t *idx, int64_t B, const i
     }
 }
 
-/* YT = W XT + bias (then ReLU where relu != 0), W in CSR (rowptr, col, val). */
-void lt_forward(int64_t out, const int32_t *rowptr, const int32_t *col, const float *val,
+/* YT = W XT + bias (then ReLU where relu != 0), W in blocked CSR: the entries of input block k
+ * (KB features, lottery.sparse_training) and output row o are rowptr[k * out + o] up to
+ * rowptr[k * out + o + 1] of (col, val). A block's rows of XT (KB x TILE floats) stay in L1 while
+ * every output row reads them; each row's sum carries over from block to block through YT. */
+void lt_forward(int64_t out, int64_t nblocks, const int32_t *rowptr, const int32_t *col, const float *val,
                 const float *bias, const float *XT, int64_t P, float *YT, int32_t relu_out) {
-    for (int64_t t = 0; t < P; t += TILE) {
+    for (int64_t t = 0; t < P; t += TILE)
+    for (int64_t blk = 0; blk < nblocks; blk++) {
+        const int32_t *rp = rowptr + blk * out;
+        const int32_t last_block = blk == nblocks - 1;
         for (int64_t o = 0; o < out; o++) {
-            vf a0 = splat(bias[o]), a1 = a0, a2 = a0, a3 = a0;
-            for (int32_t j = rowptr[o]; j < rowptr[o + 1]; j++) {
+            float *y = YT + o * P + t;
+            /* Two sets of accumulators (even and odd entries), summed at the end: eight
+             * independent chains of multiply-adds keep both FMA units busy. */
+            vf a0, a1, a2, a3;
+            if (blk == 0) {
+                a0 = splat(bias[o]), a1 = a0, a2 = a0, a3 = a0;
+            } else {
+                a0 = ld(y), a1 = ld(y + 16), a2 = ld(y + 32), a3 = ld(y + 48);
+            }
+            vf b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+            int32_t j = rp[o];
+            const int32_t end = rp[o + 1];
+            for (; j + 1 < end; j += 2) {
+                const vf v = splat(val[j]), w = splat(val[j + 1]);
+                const float *x = XT + (int64_t)col[j] * P + t;
+                const float *z = XT + (int64_t)col[j + 1] * P + t;
+                a0 += v * ld(x), b0 += w * ld(z);
+                a1 += v * ld(x + 16), b1 += w * ld(z + 16);
+                a2 += v * ld(x + 32), b2 += w * ld(z + 32);
+                a3 += v * ld(x + 48), b3 += w * ld(z + 48);
+            }
+            if (j < end) {
                 const vf v = splat(val[j]);
                 const float *x = XT + (int64_t)col[j] * P + t;
-                a0 += v * ld(x);
-                a1 += v * ld(x + 16);
-                a2 += v * ld(x + 32);
-                a3 += v * ld(x + 48);
+                a0 += v * ld(x), a1 += v * ld(x + 16), a2 += v * ld(x + 32), a3 += v * ld(x + 48);
             }
-            if (relu_out) {
+            a0 += b0, a1 += b1, a2 += b2, a3 += b3;
+            if (relu_out && last_block) {
                 a0 = relu(a0), a1 = relu(a1), a2 = relu(a2), a3 = relu(a3);
             }
-            float *y = YT + o * P + t;
             st(y, a0), st(y + 16, a1), st(y + 32, a2), st(y + 48, a3);
         }
     }
@@ -93,8 +116,9 @@ double lt_softmax_xent(int64_t C, const float *ZT, int64_t P, int64_t B, const i
     return loss;
 }
 
-/* Gradients of the surviving weights (grad[j] = GT[row j] . XT[col j]) and of the biases. */
-void lt_weight_grad(int64_t out, const int32_t *rowptr, const int32_t *col, const float *GT,
+/* Gradients of the surviving weights (grad[j] = GT[row j] . XT[col j]), W in blocked CSR as for
+ * lt_forward, and of the biases. */
+void lt_weight_grad(int64_t out, int64_t nblocks, const int32_t *rowptr, const int32_t *col, const float *GT,
                     const float *XT, int64_t P, float *grad, float *bias_grad) {
     for (int64_t o = 0; o < out; o++) {
         const float *g = GT + o * P;
@@ -102,19 +126,25 @@ void lt_weight_grad(int64_t out, const int32_t *rowptr, const int32_t *col, cons
         for (int64_t t = TILE; t < P; t += TILE)
             s += ld(g + t) + ld(g + t + 16) + ld(g + t + 32) + ld(g + t + 48);
         bias_grad[o] = hsum(s);
-        const vf g0 = ld(g), g1 = ld(g + 16), g2 = ld(g + 32), g3 = ld(g + 48);
-        for (int32_t j = rowptr[o]; j < rowptr[o + 1]; j++) {
-            const float *x = XT + (int64_t)col[j] * P;
-            vf a0 = g0 * ld(x), a1 = g1 * ld(x + 16);
-            a0 += g2 * ld(x + 32);
-            a1 += g3 * ld(x + 48);
-            for (int64_t t = TILE; t < P; t += TILE) {
-                a0 += ld(g + t) * ld(x + t);
-                a1 += ld(g + t + 16) * ld(x + t + 16);
-                a0 += ld(g + t + 32) * ld(x + t + 32);
-                a1 += ld(g + t + 48) * ld(x + t + 48);
+    }
+    for (int64_t blk = 0; blk < nblocks; blk++) {
+        const int32_t *rp = rowptr + blk * out;
+        for (int64_t o = 0; o < out; o++) {
+            const float *g = GT + o * P;
+            const vf g0 = ld(g), g1 = ld(g + 16), g2 = ld(g + 32), g3 = ld(g + 48);
+            for (int32_t j = rp[o]; j < rp[o + 1]; j++) {
+                const float *x = XT + (int64_t)col[j] * P;
+                vf a0 = g0 * ld(x), a1 = g1 * ld(x + 16);
+                a0 += g2 * ld(x + 32);
+                a1 += g3 * ld(x + 48);
+                for (int64_t t = TILE; t < P; t += TILE) {
+                    a0 += ld(g + t) * ld(x + t);
+                    a1 += ld(g + t + 16) * ld(x + t + 16);
+                    a0 += ld(g + t + 32) * ld(x + t + 32);
+                    a1 += ld(g + t + 48) * ld(x + t + 48);
+                }
+                grad[j] = hsum(a0 + a1);
             }
-            grad[j] = hsum(a0 + a1);
         }
     }
 }
@@ -125,15 +155,24 @@ void lt_input_grad(int64_t in, const int32_t *colptr, const int32_t *rows, const
                    const float *val, const float *GT, const float *XT, int64_t P, float *DXT) {
     for (int64_t t = 0; t < P; t += TILE) {
         for (int64_t k = 0; k < in; k++) {
-            vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-            for (int32_t j = colptr[k]; j < colptr[k + 1]; j++) {
+            vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+            int32_t j = colptr[k];
+            const int32_t end = colptr[k + 1];
+            for (; j + 1 < end; j += 2) {
+                const vf v = splat(val[perm[j]]), w = splat(val[perm[j + 1]]);
+                const float *g = GT + (int64_t)rows[j] * P + t;
+                const float *h = GT + (int64_t)rows[j + 1] * P + t;
+                a0 += v * ld(g), b0 += w * ld(h);
+                a1 += v * ld(g + 16), b1 += w * ld(h + 16);
+                a2 += v * ld(g + 32), b2 += w * ld(h + 32);
+                a3 += v * ld(g + 48), b3 += w * ld(h + 48);
+            }
+            if (j < end) {
                 const vf v = splat(val[perm[j]]);
                 const float *g = GT + (int64_t)rows[j] * P + t;
-                a0 += v * ld(g);
-                a1 += v * ld(g + 16);
-                a2 += v * ld(g + 32);
-                a3 += v * ld(g + 48);
+                a0 += v * ld(g), a1 += v * ld(g + 16), a2 += v * ld(g + 32), a3 += v * ld(g + 48);
             }
+            a0 += b0, a1 += b1, a2 += b2, a3 += b3;
             const float *x = XT + k * P + t;
             float *d = DXT + k * P + t;
             st(d, where_positive(ld(x), a0)), st(d + 16, where_positive(ld(x + 16), a1));

@@ -32,6 +32,7 @@ from lottery.desc import TrainingHparams
 from lottery.pruning import rewind
 
 PAD = 64  # the kernels' tile: the batch dimension is padded to a multiple of it
+BLOCK = 64  # input features per block of the blocked CSR (64 x 64 floats: 16 KiB, L1-resident)
 SPARSE, DENSE = "sparse", "dense"
 
 
@@ -68,7 +69,8 @@ class Layer:
     path: str
     values: slice  # in the compact vector: CSR values (sparse) or the [out, inp] matrix (dense)
     bias: slice
-    # sparse: the surviving weights by rows (CSR) and by columns, and their places in the matrix
+    # sparse: the surviving weights by rows (blocked CSR) and by columns, their places in the matrix
+    nblocks: int = 1
     rowptr: torch.Tensor | None = None
     col: torch.Tensor | None = None
     colptr: torch.Tensor | None = None
@@ -82,14 +84,19 @@ class Layer:
         """CSR of ``mask``'s surviving weights; ``columns[k]`` renumbers input feature k (its
         position among the features the layer reads, -1 for the others) where given."""
         out, inp = mask.shape
-        rows, cols = mask.nonzero(as_tuple=True)  # row-major order: CSR order
+        rows, cols = mask.nonzero(as_tuple=True)
         matrix_index = rows * inp + cols
         if columns is not None:
             cols = columns[cols]
             inp = int((columns >= 0).sum())
+        # Blocked CSR: entries sorted by (input block, row, column); see lt_forward.
+        nblocks = max(1, -(-inp // BLOCK))
+        block_row = (cols // BLOCK) * out + rows
+        order = torch.argsort(block_row * inp + cols)
+        rows, cols, matrix_index, block_row = rows[order], cols[order], matrix_index[order], block_row[order]
         nnz = len(rows)
-        rowptr = torch.zeros(out + 1, dtype=torch.int64)
-        rowptr[1:] = torch.bincount(rows, minlength=out).cumsum(0)
+        rowptr = torch.zeros(nblocks * out + 1, dtype=torch.int64)
+        rowptr[1:] = torch.bincount(block_row, minlength=nblocks * out).cumsum(0)
         by_column = torch.argsort(cols * out + rows)  # entries sorted by (column, row)
         colptr = torch.zeros(inp + 1, dtype=torch.int64)
         colptr[1:] = torch.bincount(cols, minlength=inp).cumsum(0)
@@ -100,6 +107,7 @@ class Layer:
             SPARSE,
             slice(start, start + nnz),
             slice(start + nnz, start + nnz + out),
+            nblocks=nblocks,
             rowptr=_i32(rowptr),
             col=_i32(cols),
             colptr=_i32(colptr),
@@ -195,6 +203,7 @@ class SparseTrainer:
         self.pixels_i32 = None if self.pixels is None else _i32(self.pixels)
         self.buffers = self._buffers(self.P)
         self.idx = torch.zeros(hparams.batch_size, dtype=torch.int64)
+        self.evaluation_buffers: dict[int, list[torch.Tensor]] = {}
         self.forward_calls, self.backward_calls = self._calls()
         self.loss_sum = 0.0
         self.steps_since_loss = 0
@@ -216,6 +225,7 @@ class SparseTrainer:
             if layer.path == SPARSE:
                 self.lib.lt_forward(
                     layer.out,
+                    layer.nblocks,
                     layer.rowptr.data_ptr(),
                     layer.col.data_ptr(),
                     base + 4 * layer.values.start,
@@ -259,6 +269,7 @@ class SparseTrainer:
             if layer.path == SPARSE:
                 args = (
                     layer.out,
+                    layer.nblocks,
                     layer.rowptr.data_ptr(),
                     layer.col.data_ptr(),
                     base + 4 * layer.values.start,
@@ -289,6 +300,7 @@ class SparseTrainer:
             if layer.path == SPARSE:
                 args = (
                     layer.out,
+                    layer.nblocks,
                     layer.rowptr.data_ptr(),
                     layer.col.data_ptr(),
                     g.data_ptr(),
@@ -382,10 +394,12 @@ class SparseTrainer:
         from lottery.training import Evaluation, flushing_denormals
 
         P = xt.shape[1]
-        acts = [xt] + [torch.empty(layer.out, P) for layer in self.layers]
+        if P not in self.evaluation_buffers:  # allocated once per set: no page faults per evaluation
+            self.evaluation_buffers[P] = [torch.empty(layer.out, P) for layer in self.layers]
+        acts = [xt, *self.evaluation_buffers[P]]
         with flushing_denormals():
             self._forward(self.flat if flat is None else flat, acts, P)
-        logits = acts[-1][:, : len(y)].t()
+        logits = acts[-1][:, : len(y)].t().contiguous()
         loss = F.cross_entropy(logits, y)
         correct = (logits.argmax(dim=1) == y).sum()
         return Evaluation(loss=float(loss), accuracy=int(correct) / len(y))
