@@ -77,7 +77,7 @@ def worker(args) -> None:
 
     data, _ = _tensor_data(args.data, 5000)
     init = model.glorot_normal_init(Architecture(), seed=1)
-    hparams = TrainingHparams()
+    hparams = TrainingHparams(sparse_max_density=args.max_density)
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         command = json.loads(line)
@@ -101,7 +101,8 @@ def worker(args) -> None:
 
 def measure(args) -> dict:
     """{(round, path): [result, ...]}: both workers' results of every repetition."""
-    command = [sys.executable, __file__, "--worker", "--data", str(args.data), "--steps", str(args.steps)]
+    command = [sys.executable, __file__, "--worker", "--data", str(args.data), "--steps", str(args.steps),
+               "--max-density", str(args.max_density)]  # fmt: skip
     workers = [
         subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         for _ in range(2)
@@ -151,8 +152,8 @@ def report(raw: dict, args) -> str:
     rows, seed = [], {"dense": 0.0, "sparse": 0.0}
     lines = [
         "| round | Pm | layers (sparse path) | dense step µs | sparse step µs | ratio | target | "
-        "run / pure training (sparse) |",
-        "|---|---|---|---|---|---|---|---|",
+        "validation pass ms, dense / sparse | run / pure training (sparse) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for round_ in args.rounds:
         med = {}
@@ -175,7 +176,8 @@ def report(raw: dict, args) -> str:
         if round_ in SHOWN or args.all_rows:
             lines.append(
                 f"| {round_} | {_pm(round_):.1f}% | {sparse_layers} | {med['dense']['step_us']:.0f} | "
-                f"{med['sparse']['step_us']:.0f} | {ratio:.3f} | {target_text} | {protocol:.3f} |"
+                f"{med['sparse']['step_us']:.0f} | {ratio:.3f} | {target_text} | "
+                f"{med['dense']['val_ms']:.1f} / {med['sparse']['val_ms']:.1f} | {protocol:.3f} |"
             )
     worst = max((r[1] for r in rows if r[2]), default=float("nan"))
     worst_protocol = max((r[3] for r in rows if r[2]), default=float("nan"))
@@ -195,6 +197,12 @@ def report(raw: dict, args) -> str:
     return "\n".join(lines)
 
 
+def default_max_density() -> float:
+    from lottery.desc import TrainingHparams
+
+    return TrainingHparams().sparse_max_density
+
+
 def cpu_model() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -211,13 +219,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=400, help="timed training steps per measurement")
     parser.add_argument("--rounds", type=int, nargs="+", default=ROUNDS, help="pruning rounds to measure")
     parser.add_argument("--all-rows", action="store_true", help="print every measured round")
+    parser.add_argument(
+        "--max-density", type=float, default=default_max_density(),
+        help="the sparse path's threshold (training.sparse_max_density; default: the schema's)",
+    )  # fmt: skip
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         worker(args)
         return 0
     raw = measure(args)
-    print(f"{date.today()}, {cpu_model()}, 2 workers side by side, 1 thread each, {args.repeats} repetitions")
+    print(
+        f"{date.today()}, {cpu_model()}, 2 workers side by side, 1 thread each, {args.repeats} repetitions, "
+        f"sparse_max_density {args.max_density}"
+    )
     print(report(raw, args))
     return 0
 
