@@ -193,3 +193,21 @@ def test_the_build_is_cached_per_cpu_and_source(monkeypatch, tmp_path):
         assert len(list(tmp_path.glob("sparse_kernels-*.so"))) == 2  # never another CPU's build
     finally:
         kernels.load.cache_clear()
+
+
+def test_batches_of_several_tiles_and_mixed_paths_agree_with_dense_trainer(tiny_data, lib):
+    """Batch 100: two tiles of 64 examples; a dense layer among sparse ones; evaluation alike."""
+    init = glorot_normal_init(ARCH, seed=6)
+    masks = _masks(init, 0.3, seed=4)
+    hp = replace(HP, batch_size=100)
+    paths = {"fc1.weight": SPARSE, "fc2.weight": DENSE, "fc3.weight": SPARSE}
+    sparse = SparseTrainer(init, masks, tiny_data, hp, 8, paths, lib)
+    dense = MaskedTrainer(init, masks, tiny_data, hp, 8)
+    assert sparse.ntiles == 2
+    sparse.run(30)
+    dense.run(30)
+    assert _max_diff(_state(sparse), _state(dense)) < 1e-5
+    got = sparse.evaluate(sparse.evaluation_inputs(tiny_data.val_x), tiny_data.val_y)
+    want = dense.evaluate(dense.evaluation_inputs(tiny_data.val_x), tiny_data.val_y)
+    assert got.accuracy == want.accuracy
+    assert got.loss == pytest.approx(want.loss, rel=1e-5)

@@ -1,8 +1,10 @@
 /* Kernels of the sparse training path (lottery.sparse_training): a pruned layer's surviving weights
- * as a CSR matrix, activations stored feature-major with the batch as the inner, contiguous dimension
- * ("batch-inner": a[unit * P + example]), P a multiple of TILE, columns past the batch kept zero.
+ * as a blocked CSR matrix, activations stored tile-major with the examples as the inner, contiguous
+ * dimension: a[(t * units + u) * TILE + l] is unit u of example t * TILE + l, lanes past the last
+ * example kept zero. A training batch (up to 64 examples) is one tile; an evaluation set is many,
+ * each tile's rows contiguous, so a pass over a set reads it in order.
  *
- * Every loop over the batch runs TILE independent lanes, so the compiler vectorises it without
+ * Every loop over examples runs TILE independent lanes, so the compiler vectorises it without
  * reordering a sum (no -ffast-math): the result of each function is fixed by its inputs, run to run.
  * A weight costs one multiply-add per example, whatever the layer's shape: the work follows the
  * weights that survive. Single-threaded; built by lottery.kernels at first use.
@@ -11,6 +13,7 @@
 #include <stdint.h>
 
 #define TILE 64 /* examples per tile: four vectors of 16 floats */
+#define ROW(a, t, units, u) ((a) + ((int64_t)(t) * (units) + (u)) * TILE)
 
 /* 16 floats (one AVX-512 register, two AVX2 ones); aligned(4): loads need no alignment. */
 typedef float vf __attribute__((vector_size(64), aligned(4)));
@@ -32,38 +35,44 @@ static inline float hsum(vf v) {
     return (b[0] + b[2]) + (b[1] + b[3]);
 }
 
-/* XT[j * P + b] = X[idx[b] * D + pixels[j]] for b < B (pixels NULL: j itself): a minibatch, its
- * examples gathered and transposed, only the input features some surviving weight reads. */
+/* XT (npix rows, tile-major) = examples idx[0..B) of X (rows of D features), only the features
+ * pixels[] (NULL: all D): a minibatch or an evaluation set gathered and transposed. */
 void lt_gather(const float *X, int64_t D, const int64_t *idx, int64_t B, const int32_t *pixels,
-               int64_t npix, int64_t P, float *XT) {
-    /* Blocks of 16 features: the block's rows of XT stay in L1 while the examples are read. */
-    for (int64_t j0 = 0; j0 < npix; j0 += 16) {
-        const int64_t j1 = j0 + 16 < npix ? j0 + 16 : npix;
-        for (int64_t b = 0; b < B; b++) {
-            const float *row = X + idx[b] * D;
-            if (pixels) {
-                for (int64_t j = j0; j < j1; j++) XT[j * P + b] = row[pixels[j]];
-            } else {
-                for (int64_t j = j0; j < j1; j++) XT[j * P + b] = row[j];
+               int64_t npix, float *XT) {
+    for (int64_t b0 = 0; b0 < B; b0 += TILE) {
+        const int64_t t = b0 / TILE, b1 = b0 + TILE < B ? b0 + TILE : B;
+        /* Blocks of 16 features: the block's rows stay in L1 while the tile's examples are read. */
+        for (int64_t j0 = 0; j0 < npix; j0 += 16) {
+            const int64_t j1 = j0 + 16 < npix ? j0 + 16 : npix;
+            for (int64_t b = b0; b < b1; b++) {
+                const float *row = X + idx[b] * D;
+                float *out = ROW(XT, t, npix, 0) + (b - b0);
+                if (pixels) {
+                    for (int64_t j = j0; j < j1; j++) out[j * TILE] = row[pixels[j]];
+                } else {
+                    for (int64_t j = j0; j < j1; j++) out[j * TILE] = row[j];
+                }
             }
         }
     }
 }
 
-/* YT = W XT + bias (then ReLU where relu != 0), W in blocked CSR: the entries of input block k
- * (KB features, lottery.sparse_training) and output row o are rowptr[k * out + o] up to
- * rowptr[k * out + o + 1] of (col, val). A block's rows of XT (KB x TILE floats) stay in L1 while
- * every output row reads them; each row's sum carries over from block to block through YT. */
-void lt_forward(int64_t out, int64_t nblocks, const int32_t *rowptr, const int32_t *col, const float *val,
-                const float *bias, const float *XT, int64_t P, float *YT, int32_t relu_out) {
-    for (int64_t t = 0; t < P; t += TILE)
+/* YT (out rows) = W XT (in rows) + bias, then ReLU where relu_out != 0, over ntiles tiles. W in
+ * blocked CSR: the entries of input block k (lottery.sparse_training.BLOCK features) and output row
+ * o are rowptr[k * out + o] up to rowptr[k * out + o + 1] of (col, val). A block's rows of XT stay
+ * in L1 while every output row reads them; each row's sum carries over from block to block. */
+void lt_forward(int64_t out, int64_t in, int64_t nblocks, const int32_t *rowptr, const int32_t *col,
+                const float *val, const float *bias, const float *XT, int64_t ntiles, float *YT,
+                int32_t relu_out) {
+    for (int64_t t = 0; t < ntiles; t++)
     for (int64_t blk = 0; blk < nblocks; blk++) {
         const int32_t *rp = rowptr + blk * out;
         const int32_t last_block = blk == nblocks - 1;
+        const float *xt = ROW(XT, t, in, 0);
         for (int64_t o = 0; o < out; o++) {
-            float *y = YT + o * P + t;
+            float *y = ROW(YT, t, out, o);
             /* Two sets of accumulators (even and odd entries), summed at the end: eight
-             * independent chains of multiply-adds keep both FMA units busy. */
+             * independent chains of multiply-adds. */
             vf a0, a1, a2, a3;
             if (blk == 0) {
                 a0 = splat(bias[o]), a1 = a0, a2 = a0, a3 = a0;
@@ -75,8 +84,8 @@ void lt_forward(int64_t out, int64_t nblocks, const int32_t *rowptr, const int32
             const int32_t end = rp[o + 1];
             for (; j + 1 < end; j += 2) {
                 const vf v = splat(val[j]), w = splat(val[j + 1]);
-                const float *x = XT + (int64_t)col[j] * P + t;
-                const float *z = XT + (int64_t)col[j + 1] * P + t;
+                const float *x = xt + (int64_t)col[j] * TILE;
+                const float *z = xt + (int64_t)col[j + 1] * TILE;
                 a0 += v * ld(x), b0 += w * ld(z);
                 a1 += v * ld(x + 16), b1 += w * ld(z + 16);
                 a2 += v * ld(x + 32), b2 += w * ld(z + 32);
@@ -84,7 +93,7 @@ void lt_forward(int64_t out, int64_t nblocks, const int32_t *rowptr, const int32
             }
             if (j < end) {
                 const vf v = splat(val[j]);
-                const float *x = XT + (int64_t)col[j] * P + t;
+                const float *x = xt + (int64_t)col[j] * TILE;
                 a0 += v * ld(x), a1 += v * ld(x + 16), a2 += v * ld(x + 32), a3 += v * ld(x + 48);
             }
             a0 += b0, a1 += b1, a2 += b2, a3 += b3;
@@ -96,52 +105,78 @@ void lt_forward(int64_t out, int64_t nblocks, const int32_t *rowptr, const int32
     }
 }
 
-/* Summed softmax cross-entropy of logits ZT (C classes) for the B examples whose labels are
- * labels[idx[b]]; GT = its gradient w.r.t. the logits (softmax - onehot), zero past B. */
-double lt_softmax_xent(int64_t C, const float *ZT, int64_t P, int64_t B, const int64_t *labels,
-                       const int64_t *idx, float *GT) {
+/* Softmax cross-entropy of example b's logits (C classes, tile-major ZT) for label y: its loss,
+ * and where g is given its gradient w.r.t. the logits (softmax - onehot). */
+static inline float xent(int64_t C, const float *ZT, int64_t b, int64_t y, float *g) {
+    const float *z = ROW(ZT, b / TILE, C, 0) + b % TILE;
+    float m = z[0];
+    for (int64_t c = 1; c < C; c++) m = z[c * TILE] > m ? z[c * TILE] : m;
+    float s = 0.0f;
+    for (int64_t c = 0; c < C; c++) s += expf(z[c * TILE] - m);
+    const float lse = m + logf(s);
+    if (g)
+        for (int64_t c = 0; c < C; c++) g[c * TILE] = expf(z[c * TILE] - lse) - (c == y ? 1.0f : 0.0f);
+    return lse - z[y * TILE];
+}
+
+/* Summed softmax cross-entropy of the B examples (one tile) whose labels are labels[idx[b]]; GT =
+ * its gradient w.r.t. the logits, zero past B. */
+double lt_softmax_xent(int64_t C, const float *ZT, int64_t B, const int64_t *labels, const int64_t *idx,
+                       float *GT) {
     double loss = 0.0;
-    for (int64_t b = 0; b < B; b++) {
-        float m = ZT[b];
-        for (int64_t c = 1; c < C; c++) m = ZT[c * P + b] > m ? ZT[c * P + b] : m;
-        float s = 0.0f;
-        for (int64_t c = 0; c < C; c++) s += expf(ZT[c * P + b] - m);
-        const float lse = m + logf(s);
-        const int64_t y = labels[idx[b]];
-        loss += (double)(lse - ZT[y * P + b]);
-        for (int64_t c = 0; c < C; c++) GT[c * P + b] = expf(ZT[c * P + b] - lse) - (c == y ? 1.0f : 0.0f);
-    }
-    for (int64_t c = 0; c < C; c++)
-        for (int64_t b = B; b < P; b++) GT[c * P + b] = 0.0f;
+    const int64_t P = (B + TILE - 1) / TILE * TILE;
+    for (int64_t b = 0; b < B; b++)
+        loss += (double)xent(C, ZT, b, labels[idx[b]], ROW(GT, b / TILE, C, 0) + b % TILE);
+    for (int64_t b = B; b < P; b++)
+        for (int64_t c = 0; c < C; c++) ROW(GT, b / TILE, C, c)[b % TILE] = 0.0f;
     return loss;
 }
 
-/* Gradients of the surviving weights (grad[j] = GT[row j] . XT[col j]), W in blocked CSR as for
- * lt_forward, and of the biases. */
-void lt_weight_grad(int64_t out, int64_t nblocks, const int32_t *rowptr, const int32_t *col, const float *GT,
-                    const float *XT, int64_t P, float *grad, float *bias_grad) {
+/* An evaluation: the summed cross-entropy of n examples (into *loss) and how many are classified
+ * right (the first class of largest logit, as torch.argmax). */
+int64_t lt_evaluate(int64_t C, const float *ZT, int64_t n, const int64_t *labels, double *loss) {
+    double total = 0.0;
+    int64_t correct = 0;
+    for (int64_t b = 0; b < n; b++) {
+        const float *z = ROW(ZT, b / TILE, C, 0) + b % TILE;
+        int64_t best = 0;
+        for (int64_t c = 1; c < C; c++)
+            if (z[c * TILE] > z[best * TILE]) best = c;
+        correct += best == labels[b];
+        total += (double)xent(C, ZT, b, labels[b], 0);
+    }
+    *loss = total;
+    return correct;
+}
+
+/* Gradients of the surviving weights (grad[j] = GT[row j] . XT[col j] over every tile), W in
+ * blocked CSR as for lt_forward, and of the biases. */
+void lt_weight_grad(int64_t out, int64_t in, int64_t nblocks, const int32_t *rowptr, const int32_t *col,
+                    const float *GT, const float *XT, int64_t ntiles, float *grad, float *bias_grad) {
     for (int64_t o = 0; o < out; o++) {
-        const float *g = GT + o * P;
-        vf s = ld(g) + ld(g + 16) + ld(g + 32) + ld(g + 48);
-        for (int64_t t = TILE; t < P; t += TILE)
-            s += ld(g + t) + ld(g + t + 16) + ld(g + t + 32) + ld(g + t + 48);
+        vf s = {0};
+        for (int64_t t = 0; t < ntiles; t++) {
+            const float *g = ROW(GT, t, out, o);
+            s += (ld(g) + ld(g + 16)) + (ld(g + 32) + ld(g + 48));
+        }
         bias_grad[o] = hsum(s);
     }
     for (int64_t blk = 0; blk < nblocks; blk++) {
         const int32_t *rp = rowptr + blk * out;
         for (int64_t o = 0; o < out; o++) {
-            const float *g = GT + o * P;
+            const float *g = ROW(GT, 0, out, o);
             const vf g0 = ld(g), g1 = ld(g + 16), g2 = ld(g + 32), g3 = ld(g + 48);
             for (int32_t j = rp[o]; j < rp[o + 1]; j++) {
-                const float *x = XT + (int64_t)col[j] * P;
+                const float *x = ROW(XT, 0, in, col[j]);
                 vf a0 = g0 * ld(x), a1 = g1 * ld(x + 16);
                 a0 += g2 * ld(x + 32);
                 a1 += g3 * ld(x + 48);
-                for (int64_t t = TILE; t < P; t += TILE) {
-                    a0 += ld(g + t) * ld(x + t);
-                    a1 += ld(g + t + 16) * ld(x + t + 16);
-                    a0 += ld(g + t + 32) * ld(x + t + 32);
-                    a1 += ld(g + t + 48) * ld(x + t + 48);
+                for (int64_t t = 1; t < ntiles; t++) {
+                    const float *gt = ROW(GT, t, out, o), *xt = ROW(XT, t, in, col[j]);
+                    a0 += ld(gt) * ld(xt);
+                    a1 += ld(gt + 16) * ld(xt + 16);
+                    a0 += ld(gt + 32) * ld(xt + 32);
+                    a1 += ld(gt + 48) * ld(xt + 48);
                 }
                 grad[j] = hsum(a0 + a1);
             }
@@ -149,19 +184,20 @@ void lt_weight_grad(int64_t out, int64_t nblocks, const int32_t *rowptr, const i
     }
 }
 
-/* DXT = (W^T GT) where XT > 0, else 0: the gradient w.r.t. this layer's input (a ReLU's output),
- * W by its columns (colptr, rows, perm: position of each entry in the CSR values). */
-void lt_input_grad(int64_t in, const int32_t *colptr, const int32_t *rows, const int32_t *perm,
-                   const float *val, const float *GT, const float *XT, int64_t P, float *DXT) {
-    for (int64_t t = 0; t < P; t += TILE) {
+/* DXT (in rows) = (W^T GT) where XT > 0, else 0: the gradient w.r.t. this layer's input (a ReLU's
+ * output), W by its columns (colptr, rows, perm: each entry's position in the CSR values). */
+void lt_input_grad(int64_t in, int64_t out, const int32_t *colptr, const int32_t *rows, const int32_t *perm,
+                   const float *val, const float *GT, const float *XT, int64_t ntiles, float *DXT) {
+    for (int64_t t = 0; t < ntiles; t++) {
+        const float *gt = ROW(GT, t, out, 0);
         for (int64_t k = 0; k < in; k++) {
             vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
             int32_t j = colptr[k];
             const int32_t end = colptr[k + 1];
             for (; j + 1 < end; j += 2) {
                 const vf v = splat(val[perm[j]]), w = splat(val[perm[j + 1]]);
-                const float *g = GT + (int64_t)rows[j] * P + t;
-                const float *h = GT + (int64_t)rows[j + 1] * P + t;
+                const float *g = gt + (int64_t)rows[j] * TILE;
+                const float *h = gt + (int64_t)rows[j + 1] * TILE;
                 a0 += v * ld(g), b0 += w * ld(h);
                 a1 += v * ld(g + 16), b1 += w * ld(h + 16);
                 a2 += v * ld(g + 32), b2 += w * ld(h + 32);
@@ -169,12 +205,12 @@ void lt_input_grad(int64_t in, const int32_t *colptr, const int32_t *rows, const
             }
             if (j < end) {
                 const vf v = splat(val[perm[j]]);
-                const float *g = GT + (int64_t)rows[j] * P + t;
+                const float *g = gt + (int64_t)rows[j] * TILE;
                 a0 += v * ld(g), a1 += v * ld(g + 16), a2 += v * ld(g + 32), a3 += v * ld(g + 48);
             }
             a0 += b0, a1 += b1, a2 += b2, a3 += b3;
-            const float *x = XT + k * P + t;
-            float *d = DXT + k * P + t;
+            const float *x = ROW(XT, t, in, k);
+            float *d = ROW(DXT, t, in, k);
             st(d, where_positive(ld(x), a0)), st(d + 16, where_positive(ld(x + 16), a1));
             st(d + 32, where_positive(ld(x + 32), a2)), st(d + 48, where_positive(ld(x + 48), a3));
         }

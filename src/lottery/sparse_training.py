@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from functools import partial
 
 import torch
-import torch.nn.functional as F
 
 from lottery.data import TensorData
 from lottery.desc import TrainingHparams
@@ -54,9 +53,34 @@ def _i32(t: torch.Tensor) -> torch.Tensor:
     return t.to(torch.int32).contiguous()
 
 
+def _dense_forward(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor, relu: bool) -> None:
+    """``y = w x + b`` (then ReLU) for tile-major ``x``, ``y``: a dense layer of the sparse trainer."""
+    if x.shape[0] == 1:  # a training batch: one tile, one addmm
+        torch.addmm(b.unsqueeze(1), w, x[0], out=y[0])
+    else:
+        torch.matmul(w, x, out=y)
+        y.add_(b.view(1, -1, 1))
+    if relu:
+        y.relu_()
+
+
+def _dense_weight_grad(
+    g: torch.Tensor, x: torch.Tensor, gw: torch.Tensor, gb: torch.Tensor, mask: torch.Tensor | None
+) -> None:
+    """A dense layer's weight and bias gradients (the weight's times its mask, if pruned)."""
+    if g.shape[0] == 1:
+        torch.mm(g[0], x[0].t(), out=gw)
+        torch.sum(g[0], dim=1, out=gb)
+    else:
+        gw.copy_(torch.einsum("tol,til->oi", g, x))
+        gb.copy_(g.sum((0, 2)))
+    if mask is not None:
+        gw.view(-1).mul_(mask)
+
+
 def _dense_input_grad(w: torch.Tensor, g: torch.Tensor, x: torch.Tensor, out: torch.Tensor) -> None:
     """``out`` = (w^T g) where x > 0, else 0: a dense layer's gradient w.r.t. its (ReLU) input."""
-    torch.ops.aten.threshold_backward.grad_input(torch.mm(w.t(), g), x, 0.0, grad_input=out)
+    torch.ops.aten.threshold_backward.grad_input(torch.matmul(w.t(), g), x, 0.0, grad_input=out)
 
 
 @dataclass
@@ -197,164 +221,94 @@ class SparseTrainer:
         self.order = BatchOrder(len(data.train_y), hparams.batch_size, data_order_seed)
         for _ in range(start_iteration):
             self.order.next()
-        self.P = padded(hparams.batch_size)
+        self.ntiles = padded(hparams.batch_size) // PAD
         self.train_x = data.train_x.contiguous()
         self.train_y = data.train_y.contiguous()
         self.pixels_i32 = None if self.pixels is None else _i32(self.pixels)
-        self.buffers = self._buffers(self.P)
+        self.inputs = torch.zeros(self.ntiles, self.layers[0].inp, PAD)
+        self.acts = self._activations(self.ntiles)
+        self.grads = self._activations(self.ntiles)
         self.idx = torch.zeros(hparams.batch_size, dtype=torch.int64)
         self.evaluation_buffers: dict[int, list[torch.Tensor]] = {}
-        self.forward_calls, self.backward_calls = self._calls()
+        self.calls = self._calls()
         self.loss_sum = 0.0
         self.steps_since_loss = 0
 
     # ------------------------------------------------------------------ buffers and layer calls
 
-    def _buffers(self, P: int) -> dict[str, list[torch.Tensor]]:
-        """Activations (the input, each layer's output) and their gradients, batch-inner, zeroed."""
-        npix = self.layers[0].inp
-        acts = [torch.zeros(npix, P)] + [torch.zeros(layer.out, P) for layer in self.layers]
-        grads = [torch.zeros(layer.out, P) for layer in self.layers]
-        return {"acts": acts, "grads": grads}
+    def _activations(self, ntiles: int) -> list[torch.Tensor]:
+        """Each layer's output, tile-major ``[tiles, units, PAD]``, zeroed."""
+        return [torch.zeros(ntiles, layer.out, PAD) for layer in self.layers]
 
-    def _forward(self, flat: torch.Tensor, acts: list[torch.Tensor], P: int) -> None:
-        last = len(self.layers) - 1
+    def _layer_forward(self, flat: torch.Tensor, i: int, x: torch.Tensor, y: torch.Tensor):
+        """Layer i's forward call, its arguments bound: ``y`` = layer(``x``), ReLU but on the last."""
+        layer, relu = self.layers[i], i < len(self.layers) - 1
         base = flat.data_ptr()
-        for i, layer in enumerate(self.layers):
-            x, y = acts[i], acts[i + 1]
-            if layer.path == SPARSE:
-                self.lib.lt_forward(
-                    layer.out,
-                    layer.nblocks,
-                    layer.rowptr.data_ptr(),
-                    layer.col.data_ptr(),
-                    base + 4 * layer.values.start,
-                    base + 4 * layer.bias.start,
-                    x.data_ptr(),
-                    P,
-                    y.data_ptr(),
-                    int(i < last),
-                )
-            else:
-                w = flat[layer.values].view(layer.out, layer.inp)
-                torch.addmm(flat[layer.bias].unsqueeze(1), w, x, out=y)
-                if i < last:
-                    y.relu_()
+        if layer.path == DENSE:
+            w, b = flat[layer.values].view(layer.out, layer.inp), flat[layer.bias]
+            return partial(_dense_forward, w, b, x, y, relu)
+        return partial(
+            self.lib.lt_forward, layer.out, layer.inp, layer.nblocks, layer.rowptr.data_ptr(),
+            layer.col.data_ptr(), base + 4 * layer.values.start, base + 4 * layer.bias.start,
+            x.data_ptr(), x.shape[0], y.data_ptr(), int(relu),
+        )  # fmt: skip
 
-    def _calls(self) -> tuple[list, list]:
-        """The step's forward and backward calls with their arguments bound: the buffers never move,
-        so a step is a loop over ready calls (Python's overhead, not the arithmetic, is what a very
-        sparse step would otherwise spend its time on)."""
+    def _calls(self) -> list:
+        """The step's calls with their arguments bound: the buffers never move, so a step is a loop
+        over ready calls (Python's overhead, not the arithmetic, is what a very sparse step would
+        otherwise spend its time on)."""
         from lottery.training import ADAM_BETAS, ADAM_EPS
 
-        lib, P, B = self.lib, self.P, self.batch_size
-        acts, grads = self.buffers["acts"], self.buffers["grads"]
+        lib, B, T = self.lib, self.batch_size, self.ntiles
+        x0, acts, grads = self.inputs, self.acts, self.grads
         base, gbase = self.flat.data_ptr(), self.grad.data_ptr()
         pixels = None if self.pixels_i32 is None else self.pixels_i32.data_ptr()
-        x, idx = self.train_x, self.idx
-        gather = (
-            x.data_ptr(),
-            x.shape[1],
-            idx.data_ptr(),
-            B,
-            pixels,
-            self.layers[0].inp,
-            P,
-            acts[0].data_ptr(),
-        )
-        forward = [(lib.lt_gather, gather)]
+        train_x, idx = self.train_x, self.idx
+        calls = [
+            partial(lib.lt_gather, train_x.data_ptr(), train_x.shape[1], idx.data_ptr(), B, pixels,
+                    self.layers[0].inp, x0.data_ptr())
+        ]  # fmt: skip
+        inputs = [x0, *acts[:-1]]
+        calls += [self._layer_forward(self.flat, i, inputs[i], acts[i]) for i in range(len(self.layers))]
         last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            x, y = acts[i], acts[i + 1]
+        self.softmax_args = (self.layers[-1].out, acts[-1].data_ptr(), B, self.train_y.data_ptr(),
+                             idx.data_ptr(), grads[last].data_ptr())  # fmt: skip
+        calls.append(self._take_loss)
+        for i in range(last, -1, -1):
+            layer, g, x = self.layers[i], grads[i], inputs[i]
             if layer.path == SPARSE:
-                args = (
-                    layer.out,
-                    layer.nblocks,
-                    layer.rowptr.data_ptr(),
-                    layer.col.data_ptr(),
-                    base + 4 * layer.values.start,
-                    base + 4 * layer.bias.start,
-                    x.data_ptr(),
-                    P,
-                    y.data_ptr(),
-                    int(i < last),
-                )
-                forward.append((lib.lt_forward, args))
+                calls.append(partial(
+                    lib.lt_weight_grad, layer.out, layer.inp, layer.nblocks, layer.rowptr.data_ptr(),
+                    layer.col.data_ptr(), g.data_ptr(), x.data_ptr(), T, gbase + 4 * layer.values.start,
+                    gbase + 4 * layer.bias.start,
+                ))  # fmt: skip
+            else:
+                gw = self.grad[layer.values].view(layer.out, layer.inp)
+                calls.append(partial(_dense_weight_grad, g, x, gw, self.grad[layer.bias], layer.mask))
+            if i == 0:
+                continue
+            if layer.path == SPARSE:
+                calls.append(partial(
+                    lib.lt_input_grad, layer.inp, layer.out, layer.colptr.data_ptr(), layer.rows.data_ptr(),
+                    layer.perm.data_ptr(), base + 4 * layer.values.start, g.data_ptr(), x.data_ptr(), T,
+                    grads[i - 1].data_ptr(),
+                ))  # fmt: skip
             else:
                 w = self.flat[layer.values].view(layer.out, layer.inp)
-                forward.append((partial(torch.addmm, self.flat[layer.bias].unsqueeze(1), w, x, out=y), ()))
-                if i < last:
-                    forward.append((y.relu_, ()))
-        self.softmax_args = (
-            self.layers[-1].out,
-            acts[-1].data_ptr(),
-            P,
-            B,
-            self.train_y.data_ptr(),
-            idx.data_ptr(),
-            grads[last].data_ptr(),
-        )
-        backward = []
-        for i in range(last, -1, -1):
-            layer, g, x = self.layers[i], grads[i], acts[i]
-            if layer.path == SPARSE:
-                args = (
-                    layer.out,
-                    layer.nblocks,
-                    layer.rowptr.data_ptr(),
-                    layer.col.data_ptr(),
-                    g.data_ptr(),
-                    x.data_ptr(),
-                    P,
-                    gbase + 4 * layer.values.start,
-                    gbase + 4 * layer.bias.start,
-                )
-                backward.append((lib.lt_weight_grad, args))
-            else:
-                gw = self.grad[layer.values]
-                backward.append((partial(torch.mm, g, x.t(), out=gw.view(layer.out, layer.inp)), ()))
-                backward.append((partial(torch.sum, g, dim=1, out=self.grad[layer.bias]), ()))
-                if layer.mask is not None:
-                    backward.append((partial(gw.mul_, layer.mask), ()))
-            if i > 0:
-                if layer.path == SPARSE:
-                    args = (
-                        layer.inp,
-                        layer.colptr.data_ptr(),
-                        layer.rows.data_ptr(),
-                        layer.perm.data_ptr(),
-                        base + 4 * layer.values.start,
-                        g.data_ptr(),
-                        x.data_ptr(),
-                        P,
-                        grads[i - 1].data_ptr(),
-                    )
-                    backward.append((lib.lt_input_grad, args))
-                else:
-                    w = self.flat[layer.values].view(layer.out, layer.inp)
-                    backward.append((partial(_dense_input_grad, w, g, x, grads[i - 1]), ()))
-        self.adam_args = (
-            len(self.flat),
-            base,
-            gbase,
-            self.exp_avg.data_ptr(),
-            self.exp_avg_sq.data_ptr(),
-            self.lr,
-            ADAM_BETAS[0],
-            ADAM_BETAS[1],
-            ADAM_EPS * B,
-        )
-        return forward, backward
+                calls.append(partial(_dense_input_grad, w, g, x, grads[i - 1]))
+        self.adam_args = (len(self.flat), base, gbase, self.exp_avg.data_ptr(), self.exp_avg_sq.data_ptr(),
+                          self.lr, ADAM_BETAS[0], ADAM_BETAS[1], ADAM_EPS * B)  # fmt: skip
+        return calls
+
+    def _take_loss(self) -> None:
+        self.loss_sum += self.lib.lt_softmax_xent(*self.softmax_args)
+        self.steps_since_loss += 1
 
     def step(self) -> None:
         """One minibatch step of Adam on the surviving weights."""
         self.idx.copy_(self.order.next())
-        for fn, args in self.forward_calls:
-            fn(*args)
-        self.loss_sum += self.lib.lt_softmax_xent(*self.softmax_args)
-        self.steps_since_loss += 1
-        for fn, args in self.backward_calls:
-            fn(*args)
+        for call in self.calls:
+            call()
         self.step_count += 1
         self.lib.lt_adam(*self.adam_args, self.step_count)
 
@@ -374,35 +328,34 @@ class SparseTrainer:
     # ------------------------------------------------------------------ evaluation and weights
 
     def evaluation_inputs(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` as the first layer reads it: transposed, its pixels only, columns padded."""
+        """``x`` as the first layer reads it: tile-major, its pixels only, lanes past the end zero."""
         n = len(x)
-        xt = torch.zeros(self.layers[0].inp, padded(n))
+        xt = torch.zeros(padded(n) // PAD, self.layers[0].inp, PAD)
+        pixels = None if self.pixels_i32 is None else self.pixels_i32.data_ptr()
+        x = x.contiguous()
         idx = torch.arange(n)
         self.lib.lt_gather(
-            x.contiguous().data_ptr(),
-            x.shape[1],
-            idx.data_ptr(),
-            n,
-            None if self.pixels_i32 is None else self.pixels_i32.data_ptr(),
-            self.layers[0].inp,
-            xt.shape[1],
-            xt.data_ptr(),
+            x.data_ptr(), x.shape[1], idx.data_ptr(), n, pixels, self.layers[0].inp, xt.data_ptr()
         )
         return xt
 
     def evaluate(self, xt: torch.Tensor, y: torch.Tensor, flat: torch.Tensor | None = None):
         from lottery.training import Evaluation, flushing_denormals
 
-        P = xt.shape[1]
-        if P not in self.evaluation_buffers:  # allocated once per set: no page faults per evaluation
-            self.evaluation_buffers[P] = [torch.empty(layer.out, P) for layer in self.layers]
-        acts = [xt, *self.evaluation_buffers[P]]
+        ntiles = xt.shape[0]
+        if ntiles not in self.evaluation_buffers:  # allocated once per set: no page faults per pass
+            self.evaluation_buffers[ntiles] = self._activations(ntiles)
+        acts = self.evaluation_buffers[ntiles]
+        inputs = [xt, *acts[:-1]]
+        flat = self.flat if flat is None else flat
         with flushing_denormals():
-            self._forward(self.flat if flat is None else flat, acts, P)
-        logits = acts[-1][:, : len(y)].t().contiguous()
-        loss = F.cross_entropy(logits, y)
-        correct = (logits.argmax(dim=1) == y).sum()
-        return Evaluation(loss=float(loss), accuracy=int(correct) / len(y))
+            for i in range(len(self.layers)):
+                self._layer_forward(flat, i, inputs[i], acts[i])()
+        loss = ctypes.c_double()
+        y = y.contiguous()
+        correct = self.lib.lt_evaluate(self.layers[-1].out, acts[-1].data_ptr(), len(y), y.data_ptr(),
+                                       ctypes.byref(loss))  # fmt: skip
+        return Evaluation(loss=loss.value / len(y), accuracy=correct / len(y))
 
     def state_dict(self, flat: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """The weights as dense matrices (pruned ones exactly zero) and biases."""
