@@ -22,6 +22,21 @@ def synthetic_data(n_train: int = 240, n_val: int = 60, n_test: int = 60, dim: i
     return TensorData(tx, ty, vx, vy, sx, sy)
 
 
+def with_background(data, fraction=0.8, seed=0):
+    """``data`` with most inputs set to one background value (like MNIST's blank pixels)."""
+    g = torch.Generator().manual_seed(seed)
+    background = -0.42
+
+    def blank(x):
+        x = x.clone()
+        x[torch.rand(x.shape, generator=g) < fraction] = background
+        x[0] = background  # an example that is all background
+        return x
+
+    return type(data)(blank(data.train_x), data.train_y, blank(data.val_x), data.val_y,
+                      blank(data.test_x), data.test_y, background=background)  # fmt: skip
+
+
 @pytest.fixture
 def tiny_data() -> TensorData:
     return synthetic_data()

@@ -8,8 +8,10 @@ import torch.nn.functional as F
 
 from lottery import kernels, pruning
 from lottery.model import Architecture, glorot_normal_init, prunable
-from lottery.sparse_training import DENSE, SPARSE, SparseTrainer, choose_paths
+from lottery.sparse_training import DENSE, NONBLANK, SPARSE, SparseTrainer, choose_paths
 from lottery.training import BatchOrder, MaskedTrainer, TrainingHparams, make_trainer, train
+
+from .conftest import with_background
 
 ARCH = Architecture(input_size=20, hidden=(16, 8), num_classes=4)
 HP = TrainingHparams(iterations=1000, batch_size=30, eval_every=100)
@@ -211,3 +213,39 @@ def test_batches_of_several_tiles_and_mixed_paths_agree_with_dense_trainer(tiny_
     want = dense.evaluate(dense.evaluation_inputs(tiny_data.val_x), tiny_data.val_y)
     assert got.accuracy == want.accuracy
     assert got.loss == pytest.approx(want.loss, rel=1e-5)
+
+
+@pytest.mark.parametrize("keep", [1.0, 0.7], ids=["dense", "pruned-dense"])
+def test_nonblank_first_layer_agrees_with_dense_trainer_and_autograd(tiny_data, lib, keep):
+    """Inputs with a background value: a dense first layer reads only the other inputs."""
+    data = with_background(tiny_data)
+    init = glorot_normal_init(ARCH, seed=9)
+    masks = _masks(init, keep, seed=2)
+    hp = replace(HP, sparse_max_density=0.5)
+    trainer, paths = make_trainer(init, masks, data, hp, 3)
+    assert paths == {"fc1.weight": NONBLANK, "fc2.weight": DENSE, "fc3.weight": DENSE}
+    dense = MaskedTrainer(init, masks, data, hp, 3)
+    trainer.run(100)
+    dense.run(100)
+    reference = _float64_reference(init, masks, data, hp, 3, 100)
+    assert _max_diff(_state(trainer), reference) < 1e-4
+    assert _max_diff(_state(trainer), _state(dense)) < 1e-4
+    for name, mask in masks.items():
+        assert bool((trainer.state_dict()[name][mask == 0] == 0).all())
+    got = trainer.evaluate(trainer.evaluation_inputs(data.val_x), data.val_y)
+    want = dense.evaluate(dense.evaluation_inputs(data.val_x), data.val_y)
+    assert got.accuracy == want.accuracy
+    assert got.loss == pytest.approx(want.loss, rel=1e-5)
+
+
+def test_nonblank_first_layer_with_several_tiles(tiny_data, lib):
+    data = with_background(tiny_data)
+    init = glorot_normal_init(ARCH, seed=4)
+    masks = _masks(init, 1.0)
+    hp = replace(HP, batch_size=100)
+    trainer, paths = make_trainer(init, masks, data, hp, 1)
+    assert paths["fc1.weight"] == NONBLANK and trainer.ntiles == 2
+    dense = MaskedTrainer(init, masks, data, hp, 1)
+    trainer.run(30)
+    dense.run(30)
+    assert _max_diff(_state(trainer), _state(dense)) < 1e-5

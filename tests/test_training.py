@@ -17,6 +17,8 @@ from lottery.training import (
     train,
 )
 
+from .conftest import with_background
+
 ARCH = Architecture(input_size=20, hidden=(16, 8), num_classes=4)
 
 
@@ -115,24 +117,9 @@ def test_mismatched_input_size_is_a_clear_error(tiny_data):
         train(init, pruning.dense_masks(prunable(init)), tiny_data, TrainingHparams(iterations=1), 0)
 
 
-def _with_background(data, fraction=0.8, seed=0):
-    """``data`` with most inputs set to one background value (like MNIST's blank pixels)."""
-    g = torch.Generator().manual_seed(seed)
-    background = -0.42
-
-    def blank(x):
-        x = x.clone()
-        x[torch.rand(x.shape, generator=g) < fraction] = background
-        x[0] = background  # an example that is all background
-        return x
-
-    return type(data)(blank(data.train_x), data.train_y, blank(data.val_x), data.val_y,
-                      blank(data.test_x), data.test_y, background=background)  # fmt: skip
-
-
 @pytest.mark.parametrize("background", [-0.42, 0.0])
 def test_sparse_evaluation_inputs_match_dense_forward(tiny_data, background):
-    data = _with_background(tiny_data)
+    data = with_background(tiny_data)
     params = glorot_normal_init(ARCH, seed=4)
     weights = [params[f"{layer}.weight"] for layer in ("fc1", "fc2", "fc3")]
     biases = [params[f"{layer}.bias"] for layer in ("fc1", "fc2", "fc3")]
@@ -151,7 +138,7 @@ def test_sparse_evaluation_inputs_match_dense_forward(tiny_data, background):
 
 def test_training_with_sparse_evaluation_matches_dense(tiny_data):
     """The background only changes how validation and test sets are evaluated, not the training."""
-    data = _with_background(tiny_data)
+    data = with_background(tiny_data)
     dense = replace(data, background=None)
     init = glorot_normal_init(ARCH, seed=5)
     masks = _masks(init, keep=0.5, seed=1)

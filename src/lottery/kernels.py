@@ -36,6 +36,14 @@ SIGNATURES = {
     "lt_evaluate": ([_I, _P, _I, _P, _P], _I),
     "lt_weight_grad": ([_I, _I, _I, _P, _P, _P, _P, _I, _P, _P], None),
     "lt_input_grad": ([_I, _I, _P, _P, _P, _P, _P, _P, _I, _P], None),
+    "lt_nonblank_forward": (
+        [_I, _I, _I, _I, _P, _P, _P, _P, ctypes.c_float, _P, _P, _P, ctypes.c_int32, _P, _P],
+        None,
+    ),
+    "lt_nonblank_weight_grad": (
+        [_I, _I, _I, _I, _P, _P, _P, _P, ctypes.c_float, _P, _P, _P, _P, _P, _P],
+        None,
+    ),
     "lt_adam": ([_I, _P, _P, _P, _P] + [ctypes.c_double] * 4 + [_I], None),
 }
 

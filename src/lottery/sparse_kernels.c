@@ -217,6 +217,156 @@ void lt_input_grad(int64_t in, int64_t out, const int32_t *colptr, const int32_t
     }
 }
 
+/* A dense first layer that reads only each example's non-blank inputs. x = background + d, d zero
+ * at most inputs (81% of MNIST's pixels), so W x + bias = W d + (bias + background * W 1), and W d
+ * needs only the weights of the inputs where d is not zero. WT is W transposed (row k: input k's
+ * out weights). Example b's non-zero deviations are entries offsets[idx[b]] up to
+ * offsets[idx[b] + 1] of (columns, values), sorted by input. A tile of up to TILE examples at a
+ * time, CHUNK outputs at a time. The weight gradient sorts the tile's entries by input (a counting
+ * sort into ptr/ex/dev) and sums each input's gradient in registers over the examples that have it. */
+#define CHUNK 64
+
+typedef struct {
+    int32_t *ptr;  /* in + 1 */
+    int32_t *ex;   /* TILE * in: the example (lane) of each entry, by input */
+    float *dev;    /* TILE * in: its deviation */
+} by_input;
+
+static void sort_by_input(int64_t in, int64_t b0, int64_t b1, const int64_t *idx, const int64_t *offsets,
+                          const int32_t *columns, const float *values, by_input s) {
+    for (int64_t k = 0; k <= in; k++) s.ptr[k] = 0;
+    for (int64_t b = b0; b < b1; b++)
+        for (int64_t e = offsets[idx[b]]; e < offsets[idx[b] + 1]; e++) s.ptr[columns[e] + 1]++;
+    for (int64_t k = 0; k < in; k++) s.ptr[k + 1] += s.ptr[k];
+    for (int64_t b = b0; b < b1; b++)  /* ptr[k] runs up to its end, then is moved back */
+        for (int64_t e = offsets[idx[b]]; e < offsets[idx[b] + 1]; e++) {
+            const int32_t p = s.ptr[columns[e]]++;
+            s.ex[p] = (int32_t)(b - b0);
+            s.dev[p] = values[e];
+        }
+    for (int64_t k = in; k > 0; k--) s.ptr[k] = s.ptr[k - 1];
+    s.ptr[0] = 0;
+}
+
+/* YT (out rows, tile-major) = W x + bias for examples idx[0..B), ReLU where relu_out != 0. WT's
+ * rows are ws floats (out rounded up to CHUNK; the weights past out are zero). For each chunk of
+ * CHUNK outputs and block of PBLOCK inputs (16 KiB of WT, in L1), every example adds its entries
+ * of that block (a sub-range of its own, sorted by input) into registers.
+ * iscratch: TILE * (in / PBLOCK + 2) int64s; fscratch: TILE * ws + ws floats. */
+#define PBLOCK 64
+void lt_nonblank_forward(int64_t out, int64_t ws, int64_t in, int64_t B, const int64_t *idx,
+                         const int64_t *offsets, const int32_t *columns, const float *values, float background,
+                         const float *WT, const float *bias, float *YT, int32_t relu_out, int32_t *iscratch,
+                         float *fscratch) {
+    const int64_t nblk = (in + PBLOCK - 1) / PBLOCK;
+    float *Y = fscratch;         /* the tile's outputs, example-major: Y[lane * ws + o] */
+    float *base = Y + TILE * ws; /* bias + background * (W 1) */
+    for (int64_t c0 = 0; c0 < ws; c0 += CHUNK) {
+        vf s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+        for (int64_t k = 0; k < in; k++) {
+            const float *w = WT + k * ws + c0;
+            s0 += ld(w), s1 += ld(w + 16), s2 += ld(w + 32), s3 += ld(w + 48);
+        }
+        st(base + c0, s0), st(base + c0 + 16, s1), st(base + c0 + 32, s2), st(base + c0 + 48, s3);
+    }
+    for (int64_t o = 0; o < out; o++) base[o] = bias[o] + background * base[o];
+    for (int64_t b0 = 0; b0 < B; b0 += TILE) {
+        const int64_t n = b0 + TILE < B ? TILE : B - b0;
+        int64_t *starts = (int64_t *)iscratch; /* starts[l * (nblk + 1) + blk]: example l's first entry in blk */
+        for (int64_t l = 0; l < n; l++) {
+            int64_t e = offsets[idx[b0 + l]];
+            const int64_t end = offsets[idx[b0 + l] + 1];
+            for (int64_t blk = 0; blk < nblk; blk++) {
+                starts[l * (nblk + 1) + blk] = e;
+                while (e < end && columns[e] < (blk + 1) * PBLOCK) e++;
+            }
+            starts[l * (nblk + 1) + nblk] = end;
+        }
+        for (int64_t i = 0; i < n * ws; i++) Y[i] = 0.0f;
+        for (int64_t c0 = 0; c0 < ws; c0 += CHUNK)
+            for (int64_t blk = 0; blk < nblk; blk++)
+                for (int64_t l = 0; l < n; l++) {
+                    const int64_t *st_ = starts + l * (nblk + 1) + blk;
+                    int64_t e = st_[0];
+                    const int64_t end = st_[1];
+                    if (e == end) continue;
+                    float *y = Y + l * ws + c0;
+                    vf a0 = ld(y), a1 = ld(y + 16), a2 = ld(y + 32), a3 = ld(y + 48);
+                    vf b0_ = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+                    for (; e + 1 < end; e += 2) { /* even and odd entries: eight chains */
+                        const float *w = WT + (int64_t)columns[e] * ws + c0;
+                        const float *v = WT + (int64_t)columns[e + 1] * ws + c0;
+                        const vf d = splat(values[e]), f = splat(values[e + 1]);
+                        a0 += d * ld(w), b0_ += f * ld(v);
+                        a1 += d * ld(w + 16), b1 += f * ld(v + 16);
+                        a2 += d * ld(w + 32), b2 += f * ld(v + 32);
+                        a3 += d * ld(w + 48), b3 += f * ld(v + 48);
+                    }
+                    if (e < end) {
+                        const float *w = WT + (int64_t)columns[e] * ws + c0;
+                        const vf d = splat(values[e]);
+                        a0 += d * ld(w), a1 += d * ld(w + 16), a2 += d * ld(w + 32), a3 += d * ld(w + 48);
+                    }
+                    st(y, a0 + b0_), st(y + 16, a1 + b1), st(y + 32, a2 + b2), st(y + 48, a3 + b3);
+                }
+        float *yt = ROW(YT, b0 / TILE, out, 0);
+        for (int64_t o = 0; o < out; o++)
+            for (int64_t l = 0; l < n; l++) {
+                const float v = Y[l * ws + o] + base[o];
+                yt[o * TILE + l] = relu_out && v < 0.0f ? 0.0f : v;
+            }
+    }
+}
+
+/* Its gradients: GWT (as WT) = background * (G 1) 1^T + the sum over examples of d g^T (g: the
+ * example's gradient w.r.t. the output, from tile-major GT), times maskT (NULL: none), and the
+ * bias's. iscratch: in + 1 + TILE * in ints; fscratch: TILE * in + TILE * ws + ws floats. */
+void lt_nonblank_weight_grad(int64_t out, int64_t ws, int64_t in, int64_t B, const int64_t *idx,
+                             const int64_t *offsets, const int32_t *columns, const float *values,
+                             float background, const float *GT, const float *maskT, float *GWT,
+                             float *bias_grad, int32_t *iscratch, float *fscratch) {
+    by_input s = {iscratch, iscratch + in + 1, fscratch};
+    float *G = fscratch + TILE * in; /* the tile's output gradients, example-major, as Y above */
+    float *init = G + TILE * ws;     /* background * (G 1), zero past out */
+    const int64_t ntiles = (B + TILE - 1) / TILE;
+    for (int64_t o = 0; o < ws; o++) init[o] = 0.0f;
+    for (int64_t o = 0; o < out; o++) {
+        vf sum = {0};
+        for (int64_t t = 0; t < ntiles; t++) {
+            const float *g = ROW(GT, t, out, o);
+            sum += (ld(g) + ld(g + 16)) + (ld(g + 32) + ld(g + 48));
+        }
+        bias_grad[o] = hsum(sum);
+        init[o] = background * bias_grad[o];
+    }
+    for (int64_t t = 0; t < ntiles; t++) {
+        const int64_t b0 = t * TILE, b1 = b0 + TILE < B ? b0 + TILE : B, n = b1 - b0;
+        sort_by_input(in, b0, b1, idx, offsets, columns, values, s);
+        const float *gt = ROW(GT, t, out, 0);
+        for (int64_t l = 0; l < n; l++) {
+            for (int64_t o = 0; o < out; o++) G[l * ws + o] = gt[o * TILE + l];
+            for (int64_t o = out; o < ws; o++) G[l * ws + o] = 0.0f;
+        }
+        const int last = t == ntiles - 1;
+        for (int64_t c0 = 0; c0 < ws; c0 += CHUNK)
+            for (int64_t k = 0; k < in; k++) {
+                float *gw = GWT + k * ws + c0;
+                const float *from = t == 0 ? init + c0 : gw;
+                vf a0 = ld(from), a1 = ld(from + 16), a2 = ld(from + 32), a3 = ld(from + 48);
+                for (int32_t p = s.ptr[k]; p < s.ptr[k + 1]; p++) { /* accumulated in registers */
+                    const float *g = G + (int64_t)s.ex[p] * ws + c0;
+                    const vf d = splat(s.dev[p]);
+                    a0 += d * ld(g), a1 += d * ld(g + 16), a2 += d * ld(g + 32), a3 += d * ld(g + 48);
+                }
+                if (last && maskT) {
+                    const float *m = maskT + k * ws + c0;
+                    a0 *= ld(m), a1 *= ld(m + 16), a2 *= ld(m + 32), a3 *= ld(m + 48);
+                }
+                st(gw, a0), st(gw + 16, a1), st(gw + 32, a2), st(gw + 48, a3);
+            }
+    }
+}
+
 /* Adam (no weight decay, no amsgrad) on n compact parameters, step counting from 1. */
 void lt_adam(int64_t n, float *p, const float *g, float *m, float *v, double lr, double beta1,
              double beta2, double eps, int64_t step) {

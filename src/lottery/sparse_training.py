@@ -33,6 +33,7 @@ from lottery.pruning import rewind
 PAD = 64  # the kernels' tile: the batch dimension is padded to a multiple of it
 BLOCK = 64  # input features per block of the blocked CSR (64 x 64 floats: 16 KiB, L1-resident)
 SPARSE, DENSE = "sparse", "dense"
+NONBLANK = "dense-nonblank"  # a dense first layer reading only each example's non-blank inputs
 
 
 def padded(n: int) -> int:
@@ -40,13 +41,18 @@ def padded(n: int) -> int:
 
 
 def choose_paths(
-    masks: dict[str, torch.Tensor], max_density: float, kernels_available: bool
+    masks: dict[str, torch.Tensor], max_density: float, kernels_available: bool, nonblank: bool = False
 ) -> dict[str, str]:
-    """Each layer's path: sparse where its remaining fraction is at most ``max_density``."""
-    return {
-        name: SPARSE if kernels_available and float(mask.mean()) <= max_density else DENSE
-        for name, mask in masks.items()
-    }
+    """Each layer's path: sparse where its remaining fraction is at most ``max_density``, else
+    dense; a dense first layer reads only the non-blank inputs where ``nonblank`` (the inputs have a
+    background value). Without the kernels, every layer is dense."""
+    if not kernels_available:
+        return dict.fromkeys(masks, DENSE)
+    paths = {name: SPARSE if float(mask.mean()) <= max_density else DENSE for name, mask in masks.items()}
+    first = next(iter(masks))
+    if nonblank and paths[first] == DENSE:
+        paths[first] = NONBLANK
+    return paths
 
 
 def _i32(t: torch.Tensor) -> torch.Tensor:
@@ -83,6 +89,26 @@ def _dense_input_grad(w: torch.Tensor, g: torch.Tensor, x: torch.Tensor, out: to
     torch.ops.aten.threshold_backward.grad_input(torch.matmul(w.t(), g), x, 0.0, grad_input=out)
 
 
+@dataclass(frozen=True)
+class NonBlankInputs:
+    """Inputs as their deviations from the background value, the non-zero ones per example (CSR):
+    what a :data:`NONBLANK` first layer reads."""
+
+    offsets: torch.Tensor  # int64, n + 1
+    columns: torch.Tensor  # int32
+    values: torch.Tensor
+    background: float
+    n: int
+
+    @classmethod
+    def from_dense(cls, x: torch.Tensor, background: float) -> NonBlankInputs:
+        rows, columns = (x != background).nonzero(as_tuple=True)
+        offsets = torch.zeros(len(x) + 1, dtype=torch.int64)
+        offsets[1:] = torch.bincount(rows, minlength=len(x)).cumsum(0)
+        values = (x[rows, columns] - background).contiguous()
+        return cls(offsets, _i32(columns), values, background, len(x))
+
+
 @dataclass
 class Layer:
     """One layer's structure and where its values and bias sit in the compact vector."""
@@ -91,9 +117,11 @@ class Layer:
     out: int
     inp: int
     path: str
-    values: slice  # in the compact vector: CSR values (sparse) or the [out, inp] matrix (dense)
+    values: slice  # in the compact vector: CSR values (sparse), the [out, inp] matrix (dense) or
+    # its transpose (dense-nonblank)
     bias: slice
     # sparse: the surviving weights by rows (blocked CSR) and by columns, their places in the matrix
+    stride: int = 0  # dense: the stored matrix's row length
     nblocks: int = 1
     rowptr: torch.Tensor | None = None
     col: torch.Tensor | None = None
@@ -101,7 +129,7 @@ class Layer:
     rows: torch.Tensor | None = None
     perm: torch.Tensor | None = None
     matrix_index: torch.Tensor | None = None  # row * inp + original column, int64
-    mask: torch.Tensor | None = None  # dense and pruned: multiplied into its gradient
+    mask: torch.Tensor | None = None  # dense and pruned: multiplied into its gradient (as stored)
 
     @classmethod
     def sparse(cls, name: str, mask: torch.Tensor, start: int, columns: torch.Tensor | None = None) -> Layer:
@@ -141,18 +169,28 @@ class Layer:
         )
 
     @classmethod
-    def dense(cls, name: str, mask: torch.Tensor, start: int) -> Layer:
+    def dense(cls, name: str, mask: torch.Tensor, start: int, path: str = DENSE) -> Layer:
+        """A dense matrix, as stored: ``[out, inp]``, or for :data:`NONBLANK` its transpose with rows
+        padded to a multiple of 64 (``stride``; the weights past ``out`` are zero and stay so: their
+        gradients and mask are zero)."""
         out, inp = mask.shape
-        size = out * inp
-        pruned = None if bool(mask.all()) else mask.reshape(-1).contiguous()
+        if path == NONBLANK:
+            stride = padded(out)
+            stored = torch.zeros(inp, stride)
+            stored[:, :out] = mask.t()
+        else:
+            stride, stored = inp, mask.float()
+        size = stored.numel()
+        pruned = None if bool(stored[:, :out].all() if path == NONBLANK else stored.all()) else stored
         return cls(
             name,
             out,
             inp,
-            DENSE,
+            path,
             slice(start, start + size),
             slice(start + size, start + size + out),
-            mask=pruned,
+            stride=stride,
+            mask=None if pruned is None else pruned.reshape(-1).contiguous(),
         )
 
     @property
@@ -198,7 +236,7 @@ class SparseTrainer:
             if paths[name] == SPARSE:
                 layer = Layer.sparse(name, mask, offset, columns if i == 0 else None)
             else:
-                layer = Layer.dense(name, mask, offset)
+                layer = Layer.dense(name, mask, offset, paths[name])
             self.layers.append(layer)
             offset = layer.end
         self.flat = torch.empty(offset)
@@ -206,6 +244,9 @@ class SparseTrainer:
             w = start[layer.name]
             if layer.path == SPARSE:
                 self.flat[layer.values] = w.reshape(-1)[layer.matrix_index]
+            elif layer.path == NONBLANK:
+                self.flat[layer.values] = 0.0
+                self.flat[layer.values].view(layer.inp, layer.stride)[:, : layer.out] = w.t()
             else:
                 self.flat[layer.values] = w.reshape(-1)
             self.flat[layer.bias] = start[layer.name.removesuffix(".weight") + ".bias"]
@@ -225,6 +266,17 @@ class SparseTrainer:
         self.train_x = data.train_x.contiguous()
         self.train_y = data.train_y.contiguous()
         self.pixels_i32 = None if self.pixels is None else _i32(self.pixels)
+        self.background = data.background
+        if self.layers[0].path == NONBLANK:
+            if data.background is None:
+                raise ValueError(f"{NONBLANK} needs inputs with a background value")
+            self.train_nonblank = NonBlankInputs.from_dense(self.train_x, data.background)
+            n_in, n_out = self.layers[0].inp, self.layers[0].out
+            # the kernels' scratch: the weight gradient's sort by input; the forward's block starts
+            self.iscratch = torch.zeros(
+                max(n_in + 1 + PAD * n_in, 2 * PAD * (n_in // 64 + 2)), dtype=torch.int32
+            )
+            self.fscratch = torch.zeros(PAD * n_in + (PAD + 1) * padded(n_out))
         self.inputs = torch.zeros(self.ntiles, self.layers[0].inp, PAD)
         self.acts = self._activations(self.ntiles)
         self.grads = self._activations(self.ntiles)
@@ -244,6 +296,14 @@ class SparseTrainer:
         """Layer i's forward call, its arguments bound: ``y`` = layer(``x``), ReLU but on the last."""
         layer, relu = self.layers[i], i < len(self.layers) - 1
         base = flat.data_ptr()
+        if layer.path == NONBLANK:
+            nb, idx = x if isinstance(x, tuple) else (self.train_nonblank, self.idx)
+            return partial(
+                self.lib.lt_nonblank_forward, layer.out, layer.stride, layer.inp, len(idx), idx.data_ptr(),
+                nb.offsets.data_ptr(), nb.columns.data_ptr(), nb.values.data_ptr(), nb.background,
+                base + 4 * layer.values.start, base + 4 * layer.bias.start, y.data_ptr(), int(relu),
+                self.iscratch.data_ptr(), self.fscratch.data_ptr(),
+            )  # fmt: skip
         if layer.path == DENSE:
             w, b = flat[layer.values].view(layer.out, layer.inp), flat[layer.bias]
             return partial(_dense_forward, w, b, x, y, relu)
@@ -264,7 +324,7 @@ class SparseTrainer:
         base, gbase = self.flat.data_ptr(), self.grad.data_ptr()
         pixels = None if self.pixels_i32 is None else self.pixels_i32.data_ptr()
         train_x, idx = self.train_x, self.idx
-        calls = [
+        calls = [] if self.layers[0].path == NONBLANK else [
             partial(lib.lt_gather, train_x.data_ptr(), train_x.shape[1], idx.data_ptr(), B, pixels,
                     self.layers[0].inp, x0.data_ptr())
         ]  # fmt: skip
@@ -276,7 +336,17 @@ class SparseTrainer:
         calls.append(self._take_loss)
         for i in range(last, -1, -1):
             layer, g, x = self.layers[i], grads[i], inputs[i]
-            if layer.path == SPARSE:
+            if layer.path == NONBLANK:
+                nb = self.train_nonblank
+                mask = None if layer.mask is None else layer.mask.data_ptr()
+                calls.append(partial(
+                    lib.lt_nonblank_weight_grad, layer.out, layer.stride, layer.inp, B, idx.data_ptr(),
+                    nb.offsets.data_ptr(),
+                    nb.columns.data_ptr(), nb.values.data_ptr(), nb.background, g.data_ptr(), mask,
+                    gbase + 4 * layer.values.start, gbase + 4 * layer.bias.start, self.iscratch.data_ptr(),
+                    self.fscratch.data_ptr(),
+                ))  # fmt: skip
+            elif layer.path == SPARSE:
                 calls.append(partial(
                     lib.lt_weight_grad, layer.out, layer.inp, layer.nblocks, layer.rowptr.data_ptr(),
                     layer.col.data_ptr(), g.data_ptr(), x.data_ptr(), T, gbase + 4 * layer.values.start,
@@ -330,6 +400,8 @@ class SparseTrainer:
     def evaluation_inputs(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` as the first layer reads it: tile-major, its pixels only, lanes past the end zero."""
         n = len(x)
+        if self.layers[0].path == NONBLANK:
+            return NonBlankInputs.from_dense(x, self.background), torch.arange(n)
         xt = torch.zeros(padded(n) // PAD, self.layers[0].inp, PAD)
         pixels = None if self.pixels_i32 is None else self.pixels_i32.data_ptr()
         x = x.contiguous()
@@ -342,7 +414,7 @@ class SparseTrainer:
     def evaluate(self, xt: torch.Tensor, y: torch.Tensor, flat: torch.Tensor | None = None):
         from lottery.training import Evaluation, flushing_denormals
 
-        ntiles = xt.shape[0]
+        ntiles = padded(len(y)) // PAD
         if ntiles not in self.evaluation_buffers:  # allocated once per set: no page faults per pass
             self.evaluation_buffers[ntiles] = self._activations(ntiles)
         acts = self.evaluation_buffers[ntiles]
@@ -367,6 +439,8 @@ class SparseTrainer:
                 w = torch.zeros(math.prod(shape))
                 w[layer.matrix_index] = flat[layer.values]
                 w = w.view(shape)
+            elif layer.path == NONBLANK:
+                w = flat[layer.values].view(layer.inp, layer.stride)[:, : layer.out].t().contiguous()
             else:
                 w = flat[layer.values].view(shape).clone()
             out[layer.name] = w

@@ -18,7 +18,7 @@ from lottery.desc import Architecture, Network, Replicate, TrainingHparams, reco
 from lottery.io import load_tensors, save_tensors, write_json, write_text
 from lottery.logs import log, step
 from lottery.runs import csv_text
-from lottery.training import MaskedTrainer, train
+from lottery.training import make_trainer, train
 
 PathLike = str | os.PathLike
 CURVE_COLUMNS = ("iteration", "train_loss", "val_loss", "val_acc", "test_loss", "test_acc")
@@ -207,10 +207,11 @@ def rewind_point(
     out: PathLike,
 ) -> None:
     """θk: the dense network after ``iteration`` iterations - bitwise the dense run's weights then,
-    since training is deterministic, so rewinding points can be added without retraining round 0."""
+    since training is deterministic (the same trainer and paths as the dense run's), so rewinding
+    points can be added without retraining round 0."""
     params = load_tensors(init)
     masks = pruning.dense_masks(model.prunable(params))
-    trainer = MaskedTrainer(
+    trainer, _ = make_trainer(
         params, masks, data.load_tensor_data(dataset, split), hparams, replicate.data_order_seed
     )
     trainer.run(iteration)

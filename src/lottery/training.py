@@ -49,7 +49,7 @@ from lottery.data import TensorData
 from lottery.desc import TrainingHparams
 from lottery.logs import log
 from lottery.pruning import rewind
-from lottery.sparse_training import SPARSE, SparseTrainer, choose_paths
+from lottery.sparse_training import DENSE, SparseTrainer, choose_paths
 
 
 @dataclass
@@ -322,17 +322,19 @@ def make_trainer(
     flush_denormals: bool = True,
 ) -> tuple[MaskedTrainer | SparseTrainer, dict[str, str]]:
     """The trainer for ``masks`` and each layer's path (:func:`lottery.sparse_training.choose_paths`):
-    :class:`SparseTrainer` where some layer is at most ``hparams.sparse_max_density`` dense and the
-    kernels could be built, else :class:`MaskedTrainer`. A layer that would be sparse but for missing
-    kernels trains dense, and the log says why."""
+    :class:`SparseTrainer` where some layer is at most ``hparams.sparse_max_density`` dense or the
+    inputs have a blank value (a dense first layer then reads only the non-blank inputs), and the
+    kernels could be built; else :class:`MaskedTrainer`. Without the kernels every layer trains
+    dense, and the log says why. ``sparse_max_density`` 0 is today's dense trainer throughout."""
     lib = kernels.load() if hparams.sparse_max_density > 0 else None
-    wanted = choose_paths(masks, hparams.sparse_max_density, True)
-    paths = choose_paths(masks, hparams.sparse_max_density, lib is not None)
-    if wanted != paths:
+    nonblank = data.background is not None and hparams.sparse_max_density > 0
+    wanted = choose_paths(masks, hparams.sparse_max_density, True, nonblank)
+    paths = choose_paths(masks, hparams.sparse_max_density, lib is not None, nonblank)
+    if wanted != paths and hparams.sparse_max_density > 0:
         log.warning(
             "sparse path unavailable (%s): every layer trains on the dense path", kernels.unavailable_reason
         )
-    if SPARSE in paths.values():
+    if set(paths.values()) != {DENSE}:
         assert lib is not None
         trainer = SparseTrainer(init, masks, data, hparams, data_order_seed, paths, lib, start_iteration)
         return trainer, paths
