@@ -11,7 +11,7 @@ from lottery.model import Architecture, glorot_normal_init, prunable
 from lottery.sparse_training import DENSE, NONBLANK, SPARSE, SparseTrainer, choose_paths
 from lottery.training import BatchOrder, MaskedTrainer, TrainingHparams, make_trainer, train
 
-from .conftest import with_background
+from .conftest import synthetic_data, with_background
 
 ARCH = Architecture(input_size=20, hidden=(16, 8), num_classes=4)
 HP = TrainingHparams(iterations=1000, batch_size=30, eval_every=100)
@@ -249,3 +249,20 @@ def test_nonblank_first_layer_with_several_tiles(tiny_data, lib):
     trainer.run(30)
     dense.run(30)
     assert _max_diff(_state(trainer), _state(dense)) < 1e-5
+
+
+def test_wide_layers_are_blocked_and_agree_with_dense_trainer(lib):
+    """200 inputs: the first layer's weights in 4 blocks of inputs (lt_forward's blocked CSR)."""
+    data = synthetic_data(dim=200)
+    arch = Architecture(input_size=200, hidden=(64, 16), num_classes=4)
+    init = glorot_normal_init(arch, seed=1)
+    masks = _masks(init, 0.5, seed=3)
+    trainer = SparseTrainer(init, masks, data, HP, 2, choose_paths(masks, 1.0, True), lib)
+    assert trainer.layers[0].nblocks == 4 and trainer.layers[1].nblocks == 1
+    dense = MaskedTrainer(init, masks, data, HP, 2)
+    trainer.run(50)
+    dense.run(50)
+    assert _max_diff(_state(trainer), _state(dense)) < 1e-5
+    got = trainer.evaluate(trainer.evaluation_inputs(data.val_x), data.val_y)
+    want = dense.evaluate(dense.evaluation_inputs(data.val_x), data.val_y)
+    assert got.loss == pytest.approx(want.loss, rel=1e-5)

@@ -25,7 +25,7 @@ from functools import cache
 from pathlib import Path
 
 SOURCE = Path(__file__).with_name("sparse_kernels.c")
-FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fPIC", "-shared", "-std=c11")
+FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fPIC", "-shared", "-std=c11", "-Wno-psabi")
 
 _P = ctypes.c_void_p
 _I = ctypes.c_int64

@@ -31,7 +31,8 @@ from lottery.desc import TrainingHparams
 from lottery.pruning import rewind
 
 PAD = 64  # the kernels' tile: the batch dimension is padded to a multiple of it
-BLOCK = 64  # input features per block of the blocked CSR (64 x 64 floats: 16 KiB, L1-resident)
+BLOCK = 64  # input features per block of the blocked CSR, at least (64 x 64 floats: 16 KiB, in L1)
+BLOCK_ENTRIES = 8  # entries per row and block, on average, at least
 SPARSE, DENSE = "sparse", "dense"
 NONBLANK = "dense-nonblank"  # a dense first layer reading only each example's non-blank inputs
 
@@ -141,9 +142,12 @@ class Layer:
         if columns is not None:
             cols = columns[cols]
             inp = int((columns >= 0).sum())
-        # Blocked CSR: entries sorted by (input block, row, column); see lt_forward.
-        nblocks = max(1, -(-inp // BLOCK))
-        block_row = (cols // BLOCK) * out + rows
+        # Blocked CSR: entries sorted by (input block, row, column); see lt_forward. Blocks of at
+        # least BLOCK inputs, as many as keep BLOCK_ENTRIES entries a row and block on average:
+        # each (row, block) costs a load and a store of the row's tile, worth it only for a run.
+        nblocks = max(1, min(-(-inp // BLOCK), len(rows) // (out * BLOCK_ENTRIES)))
+        width = -(-inp // nblocks) if inp else 1
+        block_row = (cols // width) * out + rows
         order = torch.argsort(block_row * inp + cols)
         rows, cols, matrix_index, block_row = rows[order], cols[order], matrix_index[order], block_row[order]
         nnz = len(rows)
