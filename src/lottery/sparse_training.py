@@ -1,15 +1,17 @@
 """The sparse training path: a pruned layer trains at the cost of its surviving weights.
 
 A layer whose remaining fraction is at most ``training.sparse_max_density`` keeps only its surviving
-weights, as a CSR matrix (``lottery.sparse_kernels.c``); the others stay dense matrices multiplied by
-their masks, as in :class:`lottery.training.MaskedTrainer`. Activations are stored batch-inner
-(``[units, P]``, the examples contiguous, padded with zero columns to a multiple of 64), so that a
-surviving weight costs one vectorised multiply-add per example in the forward pass, in its gradient
-and in the input gradient. The first layer reads only the input pixels that some surviving weight
-reads. Parameters, gradients and Adam's moments are one compact vector: the surviving weights of the
-sparse layers, the dense layers' matrices, the biases; Adam runs on that vector only.
+weights, as a blocked CSR matrix (``lottery.sparse_kernels.c``); the others stay dense matrices
+multiplied by their masks, as in :class:`lottery.training.MaskedTrainer`, and a dense first layer
+reads only each example's non-blank inputs where the inputs have a background value
+(:data:`NONBLANK`). Activations are stored tile-major (``[tiles, units, 64]``: 64 examples
+contiguous, lanes past the batch zero), so that a surviving weight costs one vectorised multiply-add
+per example in the forward pass, in its gradient and in the input gradient. A sparse first layer
+reads only the input pixels that some surviving weight reads. Parameters, gradients and Adam's
+moments are one compact vector: the surviving weights of the sparse layers, the dense layers'
+matrices, the biases; Adam runs on that vector only.
 
-Validation and test sets go through the same layers (their inputs transposed once), so evaluation
+Validation and test sets go through the same layers (their inputs gathered once), so evaluation
 follows the sparsity too.
 
 The path is chosen per layer by that fixed threshold, never by a timing: the numbers a run gives do

@@ -27,6 +27,9 @@ iteration is the one of minimum validation loss (the first, on ties), and the te
 is that of the weights at that iteration (kept in memory when the validation loss improves), so the
 test set need not be evaluated every ``eval_every`` iterations.
 
+This is the dense path. Pruned networks train on the sparse path (:mod:`lottery.sparse_training`,
+chosen per layer by :func:`make_trainer`), at the cost of their surviving weights.
+
 Evaluation reads the validation and test sets as :class:`SparseInputs`: 81% of MNIST's pixels are
 blank, so the first layer (88% of a forward pass's arithmetic) adds up only the weight rows of the
 other pixels, which makes validating 5,000 images every 100 iterations much cheaper
