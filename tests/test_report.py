@@ -67,3 +67,23 @@ def test_every_section_has_its_function_and_caption():
         assert (ROOT / "workflow" / "report" / f"{section.name}.rst").is_file(), section.name
     drawn = {name.removeprefix("section_") for name in dir(report) if name.startswith("section_")}
     assert drawn == set(BY_NAME)
+
+
+def test_summary_says_which_path_trained_the_layers():
+    import pandas as pd
+
+    from lottery.report import training_paths
+
+    old = pd.DataFrame({"variant": ["dense", "ticket"], "round": [0, 1]})
+    assert "every network was trained by the dense trainer" in training_paths(old)
+    runs = pd.DataFrame(
+        {
+            "path_fc1": ["dense-nonblank", "sparse", "sparse"],
+            "path_fc2": ["dense", "sparse", "sparse"],
+            "path_fc3": ["dense", "sparse", "sparse"],
+        }
+    )
+    text = training_paths(runs)
+    assert "- fc1 sparse, fc2 sparse, fc3 sparse: 2 network(s)" in text
+    assert "- fc1 dense-nonblank, fc2 dense, fc3 dense: 1 network(s)" in text
+    assert text.index("fc1 sparse") < text.index("fc1 dense-nonblank")  # most networks first

@@ -193,11 +193,15 @@ def summary_markdown(
     max_ratio: float,
     claims: PathLike | None = None,
     deviations: list[str] | None = None,
+    runs: PathLike | None = None,
 ) -> str:
     """A short statement of each section's result in numbers; with ``claims`` (the claims table's
-    Markdown) and ``deviations`` first, the paper's claims checked and how the run departs from it."""
+    Markdown) and ``deviations`` first, the paper's claims checked and how the run departs from it;
+    with ``runs`` (runs.csv), how the networks were trained."""
     t = {name: pd.read_csv(path) for name, path in tables.items()}
     lines = [f"# Summary of experiment `{experiment}`", ""]
+    if runs is not None:
+        lines += ["## How the networks were trained", "", training_paths(read_runs(runs)), ""]
     seeds = sorted(set(t["paper_view"]["n"])) if "paper_view" in t else []
     if claims is not None:
         runs_seeds = int(max(seeds)) if seeds else 0
@@ -301,6 +305,28 @@ def summary_markdown(
     return "\n".join(lines) + "\n"
 
 
+def training_paths(runs: pd.DataFrame) -> str:
+    """Which trainer path trained each layer (runs.csv's ``path_*`` columns), network counts."""
+    columns = [c for c in runs.columns if c.startswith("path_")]
+    if not columns:
+        return (
+            "runs.csv records no training paths: every network was trained by the dense trainer "
+            "(dense weight matrices times their masks), before the sparse path existed."
+        )
+    combos = runs[columns].fillna("unrecorded").astype(str).value_counts()
+    lines = [
+        "Each layer's path (`training.sparse_max_density` chooses it; runs.csv's `path_*` columns): "
+        "`sparse` - its surviving weights only; `dense` - a dense matrix times its mask; "
+        "`dense-nonblank` - dense, reading only each image's non-blank pixels."
+    ]
+    for combo, count in sorted(combos.items(), key=lambda item: (-item[1], item[0])):
+        layers = ", ".join(
+            f"{c.removeprefix('path_')} {path}" for c, path in zip(columns, combo, strict=True)
+        )
+        lines.append(f"- {layers}: {count} network(s)")
+    return "\n".join(lines)
+
+
 @step
 def write_summary(
     tables: Mapping[str, PathLike],
@@ -309,8 +335,9 @@ def write_summary(
     out: PathLike,
     claims: PathLike | None = None,
     deviations: list[str] | None = None,
+    runs: PathLike | None = None,
 ) -> None:
-    write_text(out, summary_markdown(tables, experiment, max_ratio, claims, deviations))
+    write_text(out, summary_markdown(tables, experiment, max_ratio, claims, deviations, runs))
 
 
 @step

@@ -28,6 +28,7 @@ rule summary:
     input:
         unpack(paper_summary_inputs),
         **summary_tables(),
+        runs=f"{RESULTS}/runs.csv",
     output:
         summary=report(
             f"{RESULTS}/summary.md",

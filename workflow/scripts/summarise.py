@@ -6,10 +6,11 @@ from lottery.report import write_summary
 snakemake = globals()["snakemake"]
 setup_logging(snakemake.log[0])
 write_summary(
-    {name: path for name, path in snakemake.input.items() if name != "claims"},
+    {name: path for name, path in snakemake.input.items() if name not in ("claims", "runs")},
     snakemake.params.experiment,
     snakemake.params.max_ratio,
     snakemake.output.summary,
     claims=snakemake.input.get("claims"),
     deviations=snakemake.params.deviations,
+    runs=snakemake.input.runs,
 )
