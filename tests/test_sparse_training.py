@@ -266,3 +266,23 @@ def test_wide_layers_are_blocked_and_agree_with_dense_trainer(lib):
     got = trainer.evaluate(trainer.evaluation_inputs(data.val_x), data.val_y)
     want = dense.evaluate(dense.evaluation_inputs(data.val_x), data.val_y)
     assert got.loss == pytest.approx(want.loss, rel=1e-5)
+
+
+def test_compact_adam_is_torchs_fused_adam(lib):
+    """lt_adam against torch._fused_adam_ over 50 steps (float32 throughout; 1 - beta in double, as
+    torch does: 1 - float32(0.999) would make every second moment 5e-5 too large)."""
+    g = torch.Generator().manual_seed(0)
+    n = 1000
+    p_c, p_t = torch.randn(n, generator=g), None
+    p_t = p_c.clone()
+    m_c, v_c, m_t, v_t = (torch.zeros(n) for _ in range(4))
+    steps = torch.zeros(())
+    for step in range(1, 51):
+        grad = torch.randn(n, generator=g) * torch.logspace(-9, 0, n)  # tiny gradients too
+        lib.lt_adam(n, p_c.data_ptr(), grad.data_ptr(), m_c.data_ptr(), v_c.data_ptr(), 1.2e-3, 0.9, 0.999,
+                    6e-7, step)  # fmt: skip
+        steps += 1
+        torch._fused_adam_([p_t], [grad], [m_t], [v_t], [], [steps], lr=1.2e-3, beta1=0.9, beta2=0.999,
+                           weight_decay=0.0, eps=6e-7, amsgrad=False, maximize=False)  # fmt: skip
+    torch.testing.assert_close(v_c, v_t, rtol=1e-6, atol=0)
+    torch.testing.assert_close(p_c, p_t, rtol=1e-6, atol=1e-9)

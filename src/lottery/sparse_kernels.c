@@ -367,21 +367,21 @@ void lt_nonblank_weight_grad(int64_t out, int64_t ws, int64_t in, int64_t B, con
     }
 }
 
-/* Adam (no weight decay, no amsgrad) on n compact parameters, step counting from 1. */
+/* Adam (no weight decay, no amsgrad) on n compact parameters, step counting from 1: the arithmetic
+ * of torch._fused_adam_ (a lerp for the first moment; 1 - beta and the bias corrections in double,
+ * then float: 1 - (float)0.999 would be 1.00005e-3, not 1e-3). */
 void lt_adam(int64_t n, float *p, const float *g, float *m, float *v, double lr, double beta1,
              double beta2, double eps, int64_t step) {
-    const double bc1 = 1.0 - pow(beta1, (double)step);
-    const double bc2 = 1.0 - pow(beta2, (double)step);
-    const float step_size = (float)(lr / bc1);
-    const float bc2_sqrt = (float)sqrt(bc2);
-    const float b1 = (float)beta1, b2 = (float)beta2, e = (float)eps;
-    const float one_b1 = 1.0f - b1, one_b2 = 1.0f - b2;
+    const float step_size = (float)(lr / (1.0 - pow(beta1, (double)step)));
+    const float bc2_sqrt = (float)sqrt(1.0 - pow(beta2, (double)step));
+    const float b2 = (float)beta2, e = (float)eps;
+    const float one_b1 = (float)(1.0 - beta1), one_b2 = (float)(1.0 - beta2);
     for (int64_t i = 0; i < n; i++) {
         const float gi = g[i];
-        const float mi = b1 * m[i] + one_b1 * gi;
-        const float vi = b2 * v[i] + one_b2 * gi * gi;
+        const float mi = m[i] + one_b1 * (gi - m[i]);
+        const float vi = v[i] * b2 + gi * gi * one_b2;
         m[i] = mi;
         v[i] = vi;
-        p[i] -= step_size * mi / (sqrtf(vi) / bc2_sqrt + e);
+        p[i] = p[i] - step_size * mi / (sqrtf(vi) / bc2_sqrt + e);
     }
 }
