@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import _thread
 import os
+import signal
 import threading
 from pathlib import Path
 
@@ -75,5 +76,10 @@ def watch(interval: float = 1.0) -> threading.Event:
                 return
 
     if os.environ.get(ENVIRONMENT):
+        # interrupt_main raises only where Python handles SIGINT; a job started from a background
+        # shell inherits it ignored (and the interrupt would be lost), so take it back. watch() runs
+        # on the main thread, the only one that may set a handler.
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         threading.Thread(target=run, daemon=True, name="lottery-owner").start()
     return done
