@@ -187,7 +187,7 @@ class Layer:
         else:
             stride, stored = inp, mask.float()
         size = stored.numel()
-        pruned = None if bool(stored[:, :out].all() if path == NONBLANK else stored.all()) else stored
+        pruned = None if bool(mask.all()) else stored
         return cls(
             name,
             out,
