@@ -22,7 +22,7 @@ import torch
 
 from lottery import schema
 from lottery.desc import Architecture
-from lottery.io import load_tensors, write_bytes
+from lottery.io import load_tensors, remake_hint, write_bytes
 
 # The official files and the sha256 of their decompressed content: the schema's default data.files.
 MNIST_FILES = {key: (spec["name"], spec["sha256"]) for key, spec in schema.default("data.files").items()}
@@ -149,7 +149,7 @@ def read_idx_file(path: str | os.PathLike, ndim: int, expected_sha256: str | Non
     if expected_sha256 is not None and sha256(content) != expected_sha256:
         raise DataError(
             f"{path}: sha256 of decompressed content is {sha256(content)}, expected {expected_sha256} "
-            "(the file changed since it was fetched: delete it to fetch it again)"
+            f"(the file changed since it was fetched): {remake_hint(path)}"
         )
     return parse_idx(content, str(path), ndim)
 

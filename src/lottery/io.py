@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -72,23 +73,62 @@ def read_json(path: str | os.PathLike) -> dict:
 def save_tensors(
     path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, object] | None = None
 ) -> None:
-    """Save tensors as safetensors (no pickle: loading never runs code).
+    """Save tensors as safetensors (no pickle: loading never runs code), with a digest of their content.
 
-    ``metadata`` is stored as one JSON string under the header key ``lottery``: safetensors writes
-    several metadata keys in hash order, which would make equal files differ byte for byte.
+    ``metadata`` and the digest are stored as one JSON string under the header key ``lottery``:
+    safetensors writes several metadata keys in hash order, which would make equal files differ byte
+    for byte. The digest lets :func:`load_tensors` refuse a file altered after it was written.
     """
     from safetensors.torch import save_file
 
     contiguous = {name: t.detach().contiguous() for name, t in tensors.items()}
-    header = {"lottery": json.dumps(metadata, sort_keys=True)} if metadata else None
+    header = {
+        "lottery": json.dumps({**(metadata or {}), DIGEST_KEY: content_digest(contiguous)}, sort_keys=True)
+    }
     with atomic_path(path) as tmp:
         save_file(contiguous, str(tmp), metadata=header)
 
 
+DIGEST_KEY = "content_sha256"
+
+
+def content_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over each tensor's name, dtype, shape and bytes, in name order: any change to what a
+    reader gets (a value, a shape, a dtype, a renamed or missing tensor) changes it."""
+    import torch
+
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous()
+        digest.update(json.dumps([name, str(t.dtype), list(t.shape)]).encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().data)
+    return digest.hexdigest()
+
+
+def remake_hint(path: str | os.PathLike) -> str:
+    """How to make an artifact again: deleting it alone is not enough, as Snakemake does not rerun a
+    missing intermediate file's job when the files made from it are up to date."""
+    return f"make it again, with what was made from it, by `snakemake --forcerun {path}`"
+
+
 def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The tensors of a file written by :func:`save_tensors`; a file whose content no longer matches its
+    digest (altered in place, truncated, written by something else) is refused, naming it."""
+    from safetensors import safe_open
     from safetensors.torch import load_file
 
     try:
-        return load_file(str(path))
+        tensors = load_file(str(path))
+        with safe_open(str(path), "pt") as f:
+            header = (f.metadata() or {}).get("lottery")
+        recorded = json.loads(header).get(DIGEST_KEY) if header else None
     except Exception as e:  # safetensors raises its own error types
-        raise ValueError(f"{path}: cannot read tensors ({e})") from e
+        raise ValueError(f"{path}: cannot read tensors ({e}); {remake_hint(path)}") from e
+    if recorded is None:
+        raise ValueError(f"{path}: has no content digest (not written by this workflow); {remake_hint(path)}")
+    if content_digest(tensors) != recorded:
+        raise ValueError(
+            f"{path}: its tensors do not match the digest recorded when it was written (the file was "
+            f"altered since); {remake_hint(path)}"
+        )
+    return tensors
