@@ -175,8 +175,8 @@ def decode_dataset(
             )
     if tensors["train_images"].shape[1:] != tensors["test_images"].shape[1:]:
         raise DataError(
-            f"train images are {tuple(tensors['train_images'].shape[1:])} but test images are "
-            f"{tuple(tensors['test_images'].shape[1:])}"
+            f"{files['train_images']} has images of {tuple(tensors['train_images'].shape[1:])} pixels but "
+            f"{files['test_images']} of {tuple(tensors['test_images'].shape[1:])}"
         )
     check_labels(tensors, files)
     return tensors

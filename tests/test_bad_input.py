@@ -1,0 +1,181 @@
+"""Bad input through the workflow: each bad config value or data file makes `snakemake` exit non-zero
+before any network is trained, with a message naming the key or the file. Run alone with
+`pytest -m faults`."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from lottery.data import encode_idx, parse_idx
+
+from .test_faults import SMALL, run, small_workdir
+from .test_workflow import RESULTS
+
+pytestmark = pytest.mark.faults
+
+# (config changes merged over the small experiment, a substring the output must hold)
+BAD_CONFIG = {
+    "iterations zero": ({"training": {"iterations": 0}}, "['training']['iterations']"),
+    "iterations a word": ({"training": {"iterations": "many"}}, "['training']['iterations']"),
+    "iterations 10^12": ({"training": {"iterations": 10**12}}, "['training']['iterations']"),
+    "negative learning rate": ({"training": {"learning_rate": -0.1}}, "['training']['learning_rate']"),
+    "infinite learning rate": ({"training": {"learning_rate": math.inf}}, "training.learning_rate"),
+    "batch size zero": ({"training": {"batch_size": 0}}, "['training']['batch_size']"),
+    "batch larger than the data": ({"training": {"batch_size": 5000}}, "training.batch_size is 5000"),
+    "evaluation never": ({"training": {"eval_every": 0}}, "['training']['eval_every']"),
+    "test curve round past the last": (
+        {"training": {"test_curve_rounds": [5]}},
+        "training.test_curve_rounds",
+    ),
+    "unknown training key": ({"training": {"lerning_rate": 0.1}}, "lerning_rate"),
+    "unknown top-level key": ({"traning": {"iterations": 10}}, "traning"),
+    "rewinding past the end": ({"variants": {"rewind_iterations": [200]}}, "variants.rewind_iterations"),
+    "unknown rounds word": ({"variants": {"rounds": "some"}}, "['variants']['rounds']"),
+    "sweep without rounds": ({"pruning": {"sweep": {"ratios": [0.5], "rounds": []}}}, "pruning.sweep"),
+    "pruning rate above 1": ({"pruning": {"schedules": [{"rate": 1.5, "rounds": 2}]}}, "['rate']"),
+    "zero rounds": ({"pruning": {"schedules": [{"rate": 0.2, "rounds": 0}]}}, "['rounds']"),
+    "unknown schedule key": ({"pruning": {"schedules": [{"rate": 0.2, "rounds": 2, "rats": 1}]}}, "rats"),
+    "experiment ..": ({"experiment": ".."}, "['experiment']"),
+    "experiment .": ({"experiment": "."}, "['experiment']"),
+    "dataset name ..": ({"data": {"name": ".."}}, "['data']['name']"),
+    "seed above 2^63": ({"seeds": {"split": 0, "init": [2**63]}}, "['seeds']['init']"),
+    "negative split seed": ({"seeds": {"split": -1, "init": [1]}}, "['seeds']['split']"),
+    "no seeds": ({"seeds": {"split": 0, "init": []}}, "['seeds']['init']"),
+    "no hidden layer": ({"model": {"hidden": [0]}}, "['model']['hidden']"),
+    "input size not the images'": ({"model": {"input_size": 100}}, "model.input_size is 100"),
+    "fewer classes than labels": ({"model": {"num_classes": 5}}, "model.num_classes is 5"),
+    "validation as big as the data": ({"data": {"validation_size": 1000}}, "data.validation_size is 1000"),
+    "bootstrap too small": ({"analysis": {"bootstrap": 5}}, "['analysis']['bootstrap']"),
+}
+
+
+def trained(workdir: Path) -> list[Path]:
+    """What a training job would have left: weights and metrics of any network."""
+    results = workdir / RESULTS
+    return sorted(results.rglob("metrics.json")) + sorted(results.rglob("final.safetensors"))
+
+
+def merged(base: dict, changes: dict) -> dict:
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = (
+            merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+        )
+    return out
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIG))
+def test_a_bad_config_value_is_refused_before_any_training(case, tmp_path):
+    changes, message = BAD_CONFIG[case]
+    workdir = small_workdir(tmp_path)
+    (workdir / "config" / "small.yaml").write_text(yaml.safe_dump(merged(SMALL, changes)))
+    result = run(workdir)
+    assert result.returncode != 0, f"{case}: accepted"
+    assert message in result.stdout + result.stderr, (result.stdout + result.stderr)[-3000:]
+    assert not trained(workdir), f"{case}: a network was trained before the refusal"
+
+
+# --- bad data files: (file, what is done to its decompressed content or its bytes, message) ---
+
+
+def _content(path: Path) -> bytes:
+    return gzip.decompress(path.read_bytes())
+
+
+def _with_header(content: bytes, **changes: int) -> bytes:
+    """IDX content with its magic number or first dimension replaced."""
+    data = bytearray(content)
+    if "magic" in changes:
+        data[0:4] = changes["magic"].to_bytes(4, "big")
+    if "count" in changes:
+        data[4:8] = changes["count"].to_bytes(4, "big")
+    return bytes(data)
+
+
+def _relabelled(content: bytes, index: int, label: int) -> bytes:
+    labels = parse_idx(content, "labels", 1).clone()
+    labels[index] = label
+    return encode_idx(labels)
+
+
+def _images_of_shape(content: bytes, rows: int, cols: int) -> bytes:
+    images = parse_idx(content, "images", 3)
+    return encode_idx(images[:, :rows, :cols].contiguous())
+
+
+# name -> (file, new content or raw bytes as a function of the file's decompressed content, compress?,
+#          whether the config's checksum is updated to the new content, the message's part after the name)
+BAD_DATA = {
+    "truncated gzip": ("train-images-idx3-ubyte.gz", None, "truncated or corrupt gzip"),
+    "not gzip": (
+        "train-labels-idx1-ubyte.gz",
+        lambda c: b"not a gzip file at all",
+        "sha256 of decompressed content",
+    ),
+    "empty": ("t10k-images-idx3-ubyte.gz", lambda c: b"", ""),
+    "missing": ("t10k-labels-idx1-ubyte.gz", "missing", "t10k-labels-idx1-ubyte.gz"),
+    "another file's content": (
+        "train-labels-idx1-ubyte.gz",
+        lambda c: gzip.compress(c[:-1] + b"\x00", mtime=0),
+        "sha256 of decompressed content",
+    ),
+    "wrong magic number": ("train-images-idx3-ubyte.gz", lambda c: _with_header(c, magic=0x0803 + 0x100), ""),
+    "more images than data": ("t10k-images-idx3-ubyte.gz", lambda c: _with_header(c, count=201), ""),
+    "training label 12": ("train-labels-idx1-ubyte.gz", lambda c: _relabelled(c, 7, 12), "12"),
+    "test label 200": ("t10k-labels-idx1-ubyte.gz", lambda c: _relabelled(c, 3, 200), "200"),
+    "labels fewer than images": (
+        "train-labels-idx1-ubyte.gz",
+        lambda c: encode_idx(parse_idx(c, "l", 1)[:999]),
+        "",
+    ),
+    "labels as images": (
+        "train-images-idx3-ubyte.gz",
+        lambda c: encode_idx(torch.zeros(1000, dtype=torch.uint8)),
+        "",
+    ),
+    "test images of another size": ("t10k-images-idx3-ubyte.gz", lambda c: _images_of_shape(c, 28, 27), ""),
+}
+# the cases that replace a file by content of the right checksum (as a user's own dataset would
+# have): they reach the checks after the checksum
+CHECKSUM_UPDATED = {
+    "wrong magic number", "more images than data", "training label 12", "test label 200",
+    "labels fewer than images", "labels as images", "test images of another size",
+}  # fmt: skip
+KEY_OF = {
+    "train-images-idx3-ubyte.gz": "train_images",
+    "train-labels-idx1-ubyte.gz": "train_labels",
+    "t10k-images-idx3-ubyte.gz": "test_images",
+    "t10k-labels-idx1-ubyte.gz": "test_labels",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_DATA))
+def test_a_bad_data_file_is_refused_before_any_training_naming_it(case, tmp_path):
+    name, change, message = BAD_DATA[case]
+    workdir = small_workdir(tmp_path)
+    path = workdir / "data" / "mnist-sample" / name
+    config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    if change is None:
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif change == "missing":
+        path.unlink()
+    else:
+        new = change(_content(path))
+        if case in CHECKSUM_UPDATED:
+            config["data"]["files"][KEY_OF[name]]["sha256"] = hashlib.sha256(new).hexdigest()
+            new = gzip.compress(new, mtime=0)
+        path.write_bytes(new)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    result = run(workdir)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, f"{case}: accepted"
+    assert any("DataError" in line and name in line for line in output.splitlines()), output[-3000:]
+    assert message in output, output[-3000:]
+    assert not trained(workdir), f"{case}: a network was trained before the refusal"
