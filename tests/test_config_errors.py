@@ -17,6 +17,8 @@ from lottery.io import write_json
 from .conftest import ROOT
 from .test_desc import _config
 
+pytestmark = pytest.mark.faults
+
 
 def _validated(**changes) -> dict:
     """The default config with ``changes`` ({"a.b": value}), validated (and filled) by the schema."""

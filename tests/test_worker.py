@@ -97,6 +97,7 @@ def test_a_job_that_cannot_start_in_the_worker_says_so(inputs, address, tmp_path
         run_in_worker(address, "train_dense", dense_job(inputs, tmp_path / "never"))
 
 
+@pytest.mark.faults
 def test_a_cancelled_job_stops_and_leaves_no_file(inputs, address, tmp_path):
     job = dense_job(inputs, tmp_path / "cancelled", iterations=1_000_000)
     code = (
@@ -201,6 +202,7 @@ def test_describe_takes_plain_values_from_the_snakemake_object():
         describe(job)
 
 
+@pytest.mark.faults
 def test_a_job_whose_snakemake_is_gone_stops_and_writes_nothing(inputs, address, tmp_path):
     """kill -9 of Snakemake leaves its jobs running: they must stop, not overwrite a later rerun's files.
     A stand-in 'Snakemake' process is killed while a long job runs, in its own process and in the worker."""
@@ -226,6 +228,7 @@ def test_a_job_whose_snakemake_is_gone_stops_and_writes_nothing(inputs, address,
         assert "is gone: stopped, nothing written" in Path(job["log"][0]).read_text(), where
 
 
+@pytest.mark.faults
 def test_nothing_is_put_in_place_for_a_snakemake_that_is_gone(tmp_path, monkeypatch):
     from lottery import io, owner
 
@@ -240,6 +243,7 @@ def test_nothing_is_put_in_place_for_a_snakemake_that_is_gone(tmp_path, monkeypa
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.faults
 def test_a_symlinked_worker_folder_is_refused(tmp_path, monkeypatch):
     """Another local user could own $TMPDIR/lottery-worker-<uid> as a link to a folder of theirs."""
     temporary = Path(tempfile.mkdtemp())
@@ -255,6 +259,7 @@ def test_a_symlinked_worker_folder_is_refused(tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root to serve a socket as another user")
+@pytest.mark.faults
 def test_a_worker_of_another_user_is_not_trusted():
     from lottery.worker import _connect
 
@@ -278,6 +283,7 @@ def test_a_worker_of_another_user_is_not_trusted():
         shutil.rmtree(folder)
 
 
+@pytest.mark.faults
 def test_a_job_in_the_worker_runs_with_its_own_umask(inputs, address, tmp_path):
     """The worker's child takes the script's umask (and CPUs and niceness), not the worker's."""
     modes = {}
@@ -292,6 +298,7 @@ def test_a_job_in_the_worker_runs_with_its_own_umask(inputs, address, tmp_path):
     assert modes == {0o077: {0o600}, 0o022: {0o644}}
 
 
+@pytest.mark.faults
 def test_process_state_travels_to_the_child():
     from lottery.worker import process_state
 
