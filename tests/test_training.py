@@ -196,3 +196,20 @@ def test_dense_network_skips_the_mask_multiply_bitwise(tiny_data):
     skipping.run(80)
     masking.run(80)
     assert torch.equal(skipping.flat, masking.flat)
+
+
+def test_a_training_logs_its_progress_at_an_interval(tiny_data, caplog):
+    """Lines with the iteration, validation loss and elapsed time, one per evaluation at interval 0,
+    none where the interval is longer than the training; the weights are the same either way."""
+    init = glorot_normal_init(ARCH, seed=1)
+    hp = TrainingHparams(iterations=100, batch_size=20, eval_every=25)
+    with caplog.at_level("INFO", logger="lottery"):
+        every = train(init, _masks(init), tiny_data, hp, 1, progress_seconds=0)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("iteration ")]
+    assert [line.split(":")[0] for line in lines] == [f"iteration {i}/100" for i in (25, 50, 75, 100)]
+    assert all(" val loss " in line and " s elapsed" in line for line in lines)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="lottery"):
+        never = train(init, _masks(init), tiny_data, hp, 1, progress_seconds=3600)
+    assert not [r for r in caplog.records if r.getMessage().startswith("iteration ")]
+    assert all(torch.equal(every.params[n], never.params[n]) for n in every.params)

@@ -40,6 +40,7 @@ dense pass to float rounding; training itself does not change.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -53,6 +54,8 @@ from lottery.desc import TrainingHparams
 from lottery.logs import log
 from lottery.pruning import rewind
 from lottery.sparse_training import DENSE, SparseTrainer, choose_paths
+
+PROGRESS_SECONDS = 10.0  # a 50,000-iteration job's log moves under `tail -f`; a short job's stays short
 
 
 @dataclass
@@ -352,11 +355,13 @@ def train(
     data_order_seed: int,
     start_iteration: int = 0,
     flush_denormals: bool = True,
+    progress_seconds: float = PROGRESS_SECONDS,
 ) -> TrainingResult:
     """Train ``rewind(init, masks)`` with Adam up to iteration ``hparams.iterations``.
 
     ``start_iteration`` k > 0 trains from θk (weights after k iterations of dense training) for the
     remaining iterations, the data order resuming where iteration k left it; Adam starts afresh.
+    A progress line goes to the log at the first evaluation ``progress_seconds`` after the last one.
     """
     if not 0 <= start_iteration < hparams.iterations:
         raise ValueError(f"start iteration {start_iteration} must be in [0, {hparams.iterations})")
@@ -370,6 +375,7 @@ def train(
     best_val = Evaluation(math.nan, math.nan)
     curve: list[dict[str, float | int | None]] = []
     done = start_iteration
+    started = last_progress = time.perf_counter()
     for iteration in hparams.eval_iterations(start_iteration):
         trainer.run(iteration - done)
         done = iteration
@@ -394,6 +400,12 @@ def train(
         if val.loss < best_loss:
             best_loss, best_iteration, best_val = val.loss, iteration, val
             best_flat.copy_(trainer.flat)
+        if (now := time.perf_counter()) - last_progress >= progress_seconds:
+            last_progress = now
+            log.info(
+                "iteration %d/%d: val loss %.4f, val acc %.4f, %.0f s elapsed",
+                iteration, hparams.iterations, val.loss, val.accuracy, now - started,
+            )  # fmt: skip
 
     final_val = Evaluation(curve[-1]["val_loss"], curve[-1]["val_acc"])  # type: ignore[arg-type]
     final_test = trainer.evaluate(test_x, data.test_y)
