@@ -179,3 +179,20 @@ def test_a_bad_data_file_is_refused_before_any_training_naming_it(case, tmp_path
     assert any("DataError" in line and name in line for line in output.splitlines()), output[-3000:]
     assert message in output, output[-3000:]
     assert not trained(workdir), f"{case}: a network was trained before the refusal"
+
+
+def test_a_failed_fetch_says_how_to_use_a_local_copy_without_a_traceback(tmp_path):
+    """No network (here: mirrors that do not exist): the job's log holds every attempt and ends with
+    one line on data.source; an expected failure shows no traceback, in the log or on the terminal."""
+    workdir = small_workdir(tmp_path)
+    config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    config["data"]["source"] = None
+    config["data"]["mirrors"] = [(tmp_path / "no-such-mirror").as_uri() + "/"]
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    result = run(workdir)
+    assert result.returncode != 0
+    log = (workdir / "logs" / "mnist-sample" / "fetch_dataset.log").read_text()
+    assert "-idx3-ubyte.gz; sources tried:\n  file://" in log
+    assert log.rstrip().splitlines()[-1].startswith("Without a network, use a local copy:")
+    assert 'data={"source": "/path/to/folder"}' in log
+    assert "Traceback" not in log and "Traceback" not in result.stdout + result.stderr

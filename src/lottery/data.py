@@ -33,6 +33,8 @@ IDX_UBYTE = 0x08
 class DataError(ValueError):
     """A dataset file could not be obtained, verified or decoded."""
 
+    expected = True  # a failure its message explains: the job shows no traceback
+
 
 def decompress(raw: bytes, name: str) -> bytes:
     """Gunzip ``raw``; plain (already decompressed) IDX content is returned unchanged."""
@@ -110,7 +112,11 @@ def fetch_file(
                 break
             write_bytes(dest, raw)
             return source
-    raise DataError(f"could not fetch {name}; sources tried:\n  " + "\n  ".join(failures))
+    raise DataError(
+        f"could not fetch {name}; sources tried:\n  " + "\n  ".join(failures) + "\n"
+        f"Without a network, use a local copy: a folder holding the {len(MNIST_FILES)} files, given as "
+        '--config \'data={"source": "/path/to/folder"}\' (data.source in config/README.md)'
+    )
 
 
 def parse_idx(content: bytes, name: str, ndim: int) -> torch.Tensor:

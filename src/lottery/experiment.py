@@ -18,6 +18,8 @@ from lottery.desc import Architecture, Replicate, Schedule, TrainingHparams, fro
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the key."""
 
+    expected = True  # a failure its message explains: the job shows no traceback
+
 
 def replicates(config: Mapping[str, Any]) -> list[Replicate]:
     seeds = config["seeds"]

@@ -168,7 +168,8 @@ def run(name: str, description: Mapping[str, Any]) -> None:
             error = owner.OwnerGone(
                 f"the Snakemake that started job {name} is gone: stopped, nothing written"
             )
-        log.error("job %s failed: %s: %s", name, type(error).__name__, error, exc_info=True)
+        expected = getattr(error, "expected", False)  # its message explains it: no traceback
+        log.error("job %s failed: %s: %s", name, type(error).__name__, error, exc_info=not expected)
         error.logged = True  # type: ignore[attr-defined]  (not again by logs.setup_logging's hook)
         raise error from None
     finally:

@@ -23,6 +23,8 @@ ENVIRONMENT = "LOTTERY_SNAKEMAKE"
 class OwnerGone(RuntimeError):
     """The Snakemake that started this job is no longer running."""
 
+    expected = True  # a failure its message explains: the job shows no traceback
+
 
 def _start_time(pid: int) -> str | None:
     """The process's start time (clock ticks after boot; /proc/<pid>/stat field 22), None if unknown."""

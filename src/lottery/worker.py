@@ -83,11 +83,16 @@ def run_job(name: str, snakemake: Any, **params: Any) -> None:
     can run, in this process otherwise. ``params`` adds to the rule's params (see :func:`describe`)."""
     description = describe(snakemake, **params)
     address = worker_address()
-    if address is not None and run_in_worker(address, name, description):
-        return
-    from lottery import jobs
+    try:
+        if address is not None and run_in_worker(address, name, description):
+            return
+        from lottery import jobs
 
-    jobs.run(name, description)
+        jobs.run(name, description)
+    except Exception as error:
+        if not getattr(error, "expected", False):
+            raise
+        sys.exit(f"job {name} failed: {error}")  # its message says it all (and is in the log): no traceback
 
 
 def worker_address() -> Path | None:
@@ -164,6 +169,10 @@ def run_in_worker(address: Path, name: str, description: Mapping[str, Any]) -> b
                 f"job {name} died in the warm worker (process {started.get('started')}) without a result"
             ) from None
     if "error" in result:
+        if result.get("expected"):
+            error = WorkerJobError(result["error"])
+            error.expected = True  # type: ignore[attr-defined]
+            raise error
         raise WorkerJobError(f"job {name} failed in the warm worker: {result['error']} (traceback above)")
     return True
 
@@ -321,7 +330,7 @@ def _run_child(connection: socket.socket) -> int:
         if not finished.is_set():
             os.kill(os.getpid(), signal.SIGTERM)
 
-    code = 1
+    code, expected = 1, False
     try:
         header, fds, _, _ = socket.recv_fds(connection, _HEADER.size, 2)
         (size,) = _HEADER.unpack(_receive_exactly(connection, _HEADER.size, header))
@@ -341,7 +350,9 @@ def _run_child(connection: socket.socket) -> int:
         jobs.run(request["job"], request["description"])
         code = 0
     except BaseException as error:  # report everything, as the job's own process would
-        traceback.print_exc()
+        expected = getattr(error, "expected", False)
+        if not expected:  # an expected failure's message is printed by the script
+            traceback.print_exc()
         message = f"{type(error).__name__}: {error}"
     finally:
         finished.set()
@@ -349,7 +360,7 @@ def _run_child(connection: socket.socket) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
     with contextlib.suppress(OSError):  # the script may be gone
-        _send(connection, {"ok": True} if code == 0 else {"error": message})
+        _send(connection, {"ok": True} if code == 0 else {"error": message, "expected": expected})
     return code
 
 
