@@ -42,3 +42,26 @@ def test_the_catalog_metadata_matches_the_workflow():
     rules = "".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk"))
     assert rules.count('"../envs/lottery.yaml"') >= rules.count("script:")  # every rule has its env
     assert (ROOT / "workflow" / "report" / "workflow.rst").is_file()
+
+
+def test_the_repository_ci_runs_what_ci_runs():
+    """.github/workflows/main.yml: its test job runs .ci/run, whose last step is the README's test
+    command; it lints the workflow and checks the formats test_style checks, on .test."""
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "main.yml").read_text())
+    jobs = workflow["jobs"]
+    steps = [step for job in jobs.values() for step in job["steps"]]
+    assert any(step.get("run") == "bash .ci/run" for step in jobs["tests"]["steps"])
+    readme = (ROOT / "README.md").read_text()
+    test_command = re.search(r"^(python3 -m venv .*pytest)$", readme, re.MULTILINE)[1]
+    last = (ROOT / ".ci" / "run").read_text().rstrip().splitlines()[-1]
+    assert (
+        last.split("&&")[-1].strip() == test_command.split("&&")[-1].strip() == ".venv/bin/python -m pytest"
+    )
+    formatting = " ".join(step.get("run", "") for step in jobs["formatting"]["steps"])
+    for check in ("ruff check .", "ruff format --check .", "snakefmt --check ."):
+        assert check in formatting
+    actions = [
+        step["with"] for step in steps if step.get("uses", "").startswith("snakemake/snakemake-github-action")
+    ]
+    assert {"--lint", "--cores 2 --sdm conda --conda-cleanup-pkgs cache"} <= {a["args"] for a in actions}
+    assert all(a["directory"] == ".test" and (ROOT / a["snakefile"]).is_file() for a in actions)
