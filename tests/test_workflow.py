@@ -182,6 +182,11 @@ def test_report_sections(first_run):
     assert report.returncode == 0, report.stderr[-3000:]
     html = (first_run / "report.html").read_text(errors="replace")
     assert len(html) > 10_000 and "accuracy.png" in html
+    # the description follows the config (.test: the sample dataset, two replicates, its schedules)
+    description = html.replace("\\n", " ")  # the report holds it as a JavaScript string
+    for words in ("mnist-sample", "784-300-100-10 units", "200 iterations", "2 replicates",
+                  "seeds 1, 2", "rate 0.2 for 2 rounds (one-shot)", "final ratios 0.5, 0.8"):  # fmt: skip
+        assert words in description, words
 
 
 def test_runs_table(first_run):
@@ -256,3 +261,20 @@ def test_lint_is_clean():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Lints for" not in result.stdout + result.stderr
+
+
+def test_the_workflow_runs_as_a_module(tmp_path):
+    """config/README.md's module Snakefile, in another folder with the .test config: the dry run lists
+    the same jobs as the workflow's own, each rule behind the prefix."""
+    copy_test_dir(tmp_path)
+    (tmp_path / "Snakefile").write_text(
+        'configfile: "config/config.yaml"\n\n\n'
+        f'module lottery:\n    snakefile:\n        "{ROOT / "Snakefile"}"\n    config:\n        config\n\n\n'
+        "use rule * from lottery as lottery_*\n"
+    )
+    as_module = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1"], cwd=tmp_path,
+                               capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert as_module.returncode == 0, as_module.stderr[-3000:]
+    own = snakemake(copy_test_dir(tmp_path / "own"), "-n")
+    expected = {f"lottery_{rule}": count for rule, count in job_counts(own.stdout).items()}
+    assert job_counts(as_module.stdout) == expected and len(expected) > 15
