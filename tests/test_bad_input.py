@@ -22,14 +22,23 @@ pytestmark = pytest.mark.faults
 
 # (config changes merged over the small experiment, a substring the output must hold)
 BAD_CONFIG = {
-    "iterations zero": ({"training": {"iterations": 0}}, "['training']['iterations']"),
-    "iterations a word": ({"training": {"iterations": "many"}}, "['training']['iterations']"),
-    "iterations 10^12": ({"training": {"iterations": 10**12}}, "['training']['iterations']"),
-    "negative learning rate": ({"training": {"learning_rate": -0.1}}, "['training']['learning_rate']"),
+    "iterations zero": ({"training": {"iterations": 0}}, "invalid configuration: training.iterations = "),
+    "iterations a word": (
+        {"training": {"iterations": "many"}},
+        "invalid configuration: training.iterations = ",
+    ),
+    "iterations 10^12": (
+        {"training": {"iterations": 10**12}},
+        "invalid configuration: training.iterations = ",
+    ),
+    "negative learning rate": (
+        {"training": {"learning_rate": -0.1}},
+        "invalid configuration: training.learning_rate = ",
+    ),
     "infinite learning rate": ({"training": {"learning_rate": math.inf}}, "training.learning_rate"),
-    "batch size zero": ({"training": {"batch_size": 0}}, "['training']['batch_size']"),
+    "batch size zero": ({"training": {"batch_size": 0}}, "invalid configuration: training.batch_size = "),
     "batch larger than the data": ({"training": {"batch_size": 5000}}, "training.batch_size is 5000"),
-    "evaluation never": ({"training": {"eval_every": 0}}, "['training']['eval_every']"),
+    "evaluation never": ({"training": {"eval_every": 0}}, "invalid configuration: training.eval_every = "),
     "test curve round past the last": (
         {"training": {"test_curve_rounds": [5]}},
         "training.test_curve_rounds",
@@ -37,22 +46,28 @@ BAD_CONFIG = {
     "unknown training key": ({"training": {"lerning_rate": 0.1}}, "lerning_rate"),
     "unknown top-level key": ({"traning": {"iterations": 10}}, "traning"),
     "rewinding past the end": ({"variants": {"rewind_iterations": [200]}}, "variants.rewind_iterations"),
-    "unknown rounds word": ({"variants": {"rounds": "some"}}, "['variants']['rounds']"),
+    "unknown rounds word": ({"variants": {"rounds": "some"}}, "invalid configuration: variants.rounds = "),
     "sweep without rounds": ({"pruning": {"sweep": {"ratios": [0.5], "rounds": []}}}, "pruning.sweep"),
-    "pruning rate above 1": ({"pruning": {"schedules": [{"rate": 1.5, "rounds": 2}]}}, "['rate']"),
-    "zero rounds": ({"pruning": {"schedules": [{"rate": 0.2, "rounds": 0}]}}, "['rounds']"),
+    "pruning rate above 1": (
+        {"pruning": {"schedules": [{"rate": 1.5, "rounds": 2}]}},
+        "invalid configuration: pruning.schedules[0].rate = ",
+    ),
+    "zero rounds": (
+        {"pruning": {"schedules": [{"rate": 0.2, "rounds": 0}]}},
+        "invalid configuration: pruning.schedules[0].rounds = ",
+    ),
     "unknown schedule key": ({"pruning": {"schedules": [{"rate": 0.2, "rounds": 2, "rats": 1}]}}, "rats"),
-    "experiment ..": ({"experiment": ".."}, "['experiment']"),
-    "experiment .": ({"experiment": "."}, "['experiment']"),
-    "dataset name ..": ({"data": {"name": ".."}}, "['data']['name']"),
-    "seed above 2^63": ({"seeds": {"split": 0, "init": [2**63]}}, "['seeds']['init']"),
-    "negative split seed": ({"seeds": {"split": -1, "init": [1]}}, "['seeds']['split']"),
-    "no seeds": ({"seeds": {"split": 0, "init": []}}, "['seeds']['init']"),
-    "no hidden layer": ({"model": {"hidden": [0]}}, "['model']['hidden']"),
+    "experiment ..": ({"experiment": ".."}, "invalid configuration: experiment = "),
+    "experiment .": ({"experiment": "."}, "invalid configuration: experiment = "),
+    "dataset name ..": ({"data": {"name": ".."}}, "invalid configuration: data.name = "),
+    "seed above 2^63": ({"seeds": {"split": 0, "init": [2**63]}}, "invalid configuration: seeds.init[0] = "),
+    "negative split seed": ({"seeds": {"split": -1, "init": [1]}}, "invalid configuration: seeds.split = "),
+    "no seeds": ({"seeds": {"split": 0, "init": []}}, "invalid configuration: seeds.init = "),
+    "no hidden layer": ({"model": {"hidden": [0]}}, "invalid configuration: model.hidden[0] = "),
     "input size not the images'": ({"model": {"input_size": 100}}, "model.input_size is 100"),
     "fewer classes than labels": ({"model": {"num_classes": 5}}, "model.num_classes is 5"),
     "validation as big as the data": ({"data": {"validation_size": 1000}}, "data.validation_size is 1000"),
-    "bootstrap too small": ({"analysis": {"bootstrap": 5}}, "['analysis']['bootstrap']"),
+    "bootstrap too small": ({"analysis": {"bootstrap": 5}}, "invalid configuration: analysis.bootstrap = "),
 }
 
 

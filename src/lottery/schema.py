@@ -84,3 +84,24 @@ def with_key_table(readme: str) -> str:
     if not pattern.search(readme):
         raise ValueError(f"no key-table markers ({BEGIN!r} ... {END!r}) in the README")
     return pattern.sub(lambda _: f"{BEGIN}\n{key_table()}{END}", readme)
+
+
+def config_error(config: dict[str, Any]) -> str | None:
+    """The config's first schema violation in one line - the key, its value, what is allowed - or
+    None: what the workflow says instead of the validator's multi-line report."""
+    from jsonschema import exceptions, validators
+
+    schema = load()
+    error = exceptions.best_match(validators.validator_for(schema)(schema).iter_errors(config))
+    if error is None:
+        return None
+    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
+    value = json.dumps(error.instance, default=str)
+    value = value if len(value) <= 60 else value[:57] + "..."
+    where = f"{key} = {value}" if key else "the configuration"
+    described = error.schema.get("description", "").rstrip(".")
+    return (
+        f"{where}: {error.message}"
+        + (f"; {key} is: {described}" if described else "")
+        + " (config/README.md)"
+    )

@@ -17,12 +17,17 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join([SRC, *filter(None, [os.environ.get("PYTHONPATH")])])
 )
 
-from lottery import owner, sections, variants
+from lottery import owner, schema, sections, variants
 from lottery.desc import Network, to_params
 from lottery.experiment import ConfigError, Experiment
 from lottery.protocol import protocol_deviations
 
-validate(config, "../schemas/config.schema.yaml")
+try:
+    validate(config, "../schemas/config.schema.yaml")
+except WorkflowError:  # one line naming the key, the value and what is allowed
+    raise WorkflowError(
+        f"invalid configuration: {schema.config_error(config)}"
+    ) from None
 
 # Jobs stop, writing nothing, once this Snakemake is gone (lottery.owner).
 os.environ[owner.ENVIRONMENT] = owner.describe()
