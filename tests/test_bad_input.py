@@ -125,8 +125,8 @@ def _images_of_shape(content: bytes, rows: int, cols: int) -> bytes:
     return encode_idx(images[:, :rows, :cols].contiguous())
 
 
-# name -> (file, new content or raw bytes as a function of the file's decompressed content, compress?,
-#          whether the config's checksum is updated to the new content, the message's part after the name)
+# name -> (file, what is done to it: None truncates it, "missing" deletes it, else a function of its
+#          decompressed content giving its new bytes; a part of the error message)
 BAD_DATA = {
     "truncated gzip": ("train-images-idx3-ubyte.gz", None, "truncated or corrupt gzip"),
     "not gzip": (

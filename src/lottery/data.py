@@ -23,6 +23,7 @@ import torch
 from lottery import schema
 from lottery.desc import Architecture
 from lottery.io import load_tensors, remake_hint, write_bytes
+from lottery.logs import Explained
 
 # The official files and the sha256 of their decompressed content: the schema's default data.files.
 MNIST_FILES = {key: (spec["name"], spec["sha256"]) for key, spec in schema.default("data.files").items()}
@@ -30,10 +31,8 @@ MNIST_FILES = {key: (spec["name"], spec["sha256"]) for key, spec in schema.defau
 IDX_UBYTE = 0x08
 
 
-class DataError(ValueError):
+class DataError(Explained, ValueError):
     """A dataset file could not be obtained, verified or decoded."""
-
-    expected = True  # a failure its message explains: the job shows no traceback
 
 
 def decompress(raw: bytes, name: str) -> bytes:

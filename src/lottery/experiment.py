@@ -13,12 +13,11 @@ from typing import Any
 
 from lottery import variants
 from lottery.desc import Architecture, Replicate, Schedule, TrainingHparams, from_params
+from lottery.logs import Explained
 
 
-class ConfigError(ValueError):
+class ConfigError(Explained, ValueError):
     """A configuration value is invalid; the message names the key."""
-
-    expected = True  # a failure its message explains: the job shows no traceback
 
 
 def replicates(config: Mapping[str, Any]) -> list[Replicate]:

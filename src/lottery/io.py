@@ -115,11 +115,10 @@ def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The tensors of a file written by :func:`save_tensors`; a file whose content no longer matches its
     digest (altered in place, truncated, written by something else) is refused, naming it."""
     from safetensors import safe_open
-    from safetensors.torch import load_file
 
     try:
-        tensors = load_file(str(path))
-        with safe_open(str(path), "pt") as f:
+        with safe_open(str(path), "pt") as f:  # the tensors and the header from one opening
+            tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118 (safe_open is no dict)
             header = (f.metadata() or {}).get("lottery")
         recorded = json.loads(header).get(DIGEST_KEY) if header else None
     except Exception as e:  # safetensors raises its own error types

@@ -19,7 +19,7 @@ import torch
 
 from lottery import owner, runs, steps
 from lottery.desc import Architecture, Network, Replicate, TrainingHparams, from_params, network_from_params
-from lottery.logs import log, setup_logging
+from lottery.logs import Explained, log, setup_logging
 
 
 @dataclass(frozen=True)
@@ -168,8 +168,8 @@ def run(name: str, description: Mapping[str, Any]) -> None:
             error = owner.OwnerGone(
                 f"the Snakemake that started job {name} is gone: stopped, nothing written"
             )
-        expected = getattr(error, "expected", False)  # its message explains it: no traceback
-        log.error("job %s failed: %s: %s", name, type(error).__name__, error, exc_info=not expected)
+        explained = isinstance(error, Explained)  # its message says it all: no traceback
+        log.error("job %s failed: %s: %s", name, type(error).__name__, error, exc_info=not explained)
         error.logged = True  # type: ignore[attr-defined]  (not again by logs.setup_logging's hook)
         raise error from None
     finally:

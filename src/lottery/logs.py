@@ -11,6 +11,11 @@ import time
 log = logging.getLogger("lottery")
 
 
+class Explained(Exception):
+    """A failure whose message says what is wrong and what to do (a dataset that cannot be fetched, a
+    bad config value, a gone Snakemake): a job logs and shows it without a traceback."""
+
+
 def setup_logging(path: str | os.PathLike | None) -> None:
     """Send the package's log to ``path`` (a rule's ``log:`` file)."""
     handler: logging.Handler = logging.FileHandler(path, mode="w") if path else logging.StreamHandler()

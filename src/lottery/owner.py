@@ -17,13 +17,13 @@ import signal
 import threading
 from pathlib import Path
 
+from lottery.logs import Explained
+
 ENVIRONMENT = "LOTTERY_SNAKEMAKE"
 
 
-class OwnerGone(RuntimeError):
+class OwnerGone(Explained, RuntimeError):
     """The Snakemake that started this job is no longer running."""
-
-    expected = True  # a failure its message explains: the job shows no traceback
 
 
 def _start_time(pid: int) -> str | None:

@@ -46,6 +46,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lottery.logs import Explained
+
 IDLE_SECONDS = 30.0
 START_TIMEOUT = 120.0
 HANDSHAKE_TIMEOUT = 30.0  # seconds for a running worker to take a job over
@@ -58,6 +60,10 @@ _HEADER = struct.Struct("!I")
 
 class WorkerJobError(RuntimeError):
     """A job failed in the worker; its traceback went to the job's stderr."""
+
+
+class ExplainedWorkerJobError(Explained, WorkerJobError):
+    """A job failed in the worker with an :class:`~lottery.logs.Explained` error: its message alone."""
 
 
 def describe(snakemake: Any, **params: Any) -> dict[str, Any]:
@@ -89,9 +95,7 @@ def run_job(name: str, snakemake: Any, **params: Any) -> None:
         from lottery import jobs
 
         jobs.run(name, description)
-    except Exception as error:
-        if not getattr(error, "expected", False):
-            raise
+    except Explained as error:
         sys.exit(f"job {name} failed: {error}")  # its message says it all (and is in the log): no traceback
 
 
@@ -169,10 +173,8 @@ def run_in_worker(address: Path, name: str, description: Mapping[str, Any]) -> b
                 f"job {name} died in the warm worker (process {started.get('started')}) without a result"
             ) from None
     if "error" in result:
-        if result.get("expected"):
-            error = WorkerJobError(result["error"])
-            error.expected = True  # type: ignore[attr-defined]
-            raise error
+        if result.get("explained"):
+            raise ExplainedWorkerJobError(result["error"])
         raise WorkerJobError(f"job {name} failed in the warm worker: {result['error']} (traceback above)")
     return True
 
@@ -330,7 +332,7 @@ def _run_child(connection: socket.socket) -> int:
         if not finished.is_set():
             os.kill(os.getpid(), signal.SIGTERM)
 
-    code, expected = 1, False
+    code, explained = 1, False
     try:
         header, fds, _, _ = socket.recv_fds(connection, _HEADER.size, 2)
         (size,) = _HEADER.unpack(_receive_exactly(connection, _HEADER.size, header))
@@ -350,8 +352,8 @@ def _run_child(connection: socket.socket) -> int:
         jobs.run(request["job"], request["description"])
         code = 0
     except BaseException as error:  # report everything, as the job's own process would
-        expected = getattr(error, "expected", False)
-        if not expected:  # an expected failure's message is printed by the script
+        explained = isinstance(error, Explained)
+        if not explained:  # an explained failure's message is printed by the script
             traceback.print_exc()
         message = f"{type(error).__name__}: {error}"
     finally:
@@ -360,7 +362,7 @@ def _run_child(connection: socket.socket) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
     with contextlib.suppress(OSError):  # the script may be gone
-        _send(connection, {"ok": True} if code == 0 else {"error": message, "expected": expected})
+        _send(connection, {"ok": True} if code == 0 else {"error": message, "explained": explained})
     return code
 
 

@@ -25,9 +25,10 @@ from lottery.protocol import protocol_deviations
 try:
     validate(config, "../schemas/config.schema.yaml")
 except WorkflowError:  # one line naming the key, the value and what is allowed
-    raise WorkflowError(
-        f"invalid configuration: {schema.config_error(config)}"
-    ) from None
+    explained = schema.config_error(config)
+    if explained is None:
+        raise
+    raise WorkflowError(f"invalid configuration: {explained}") from None
 
 # Jobs stop, writing nothing, once this Snakemake is gone (lottery.owner).
 os.environ[owner.ENVIRONMENT] = owner.describe()
