@@ -9,9 +9,8 @@ run's wall time holds - scheduling, process starts, imports, cores left idle - i
     overhead = 1 - (sum of the jobs' own work) / (cores x wall time)
 
 It also splits the overhead: for every job with a ``benchmark:`` file (the trainings), its wall time
-there minus its own work is the cost of starting it (Python, Snakemake's script preamble, handing
-the job to the warm worker - or ``import torch`` where jobs run in their own process,
-``LOTTERY_WORKER=0``); the rest is scheduling and cores left idle.
+there minus its own work is the cost of starting it (Python, Snakemake's script preamble,
+``import torch``); the rest is scheduling and cores left idle.
 """
 
 from __future__ import annotations

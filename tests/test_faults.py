@@ -59,8 +59,7 @@ def result_files(workdir: Path) -> dict[str, bytes]:
 
 
 def processes_in(workdir: Path) -> list[psutil.Process]:
-    """This run's processes: Snakemake, its job scripts and their children in the warm worker (all
-    run in ``workdir``); the worker itself runs in / and serves every run."""
+    """This run's processes: Snakemake and its jobs (all run in ``workdir``)."""
     found = []
     for p in psutil.process_iter(["cwd", "cmdline"]):
         if p.info["cwd"] == str(workdir) or str(workdir) in " ".join(p.info["cmdline"] or ()):
@@ -70,16 +69,9 @@ def processes_in(workdir: Path) -> list[psutil.Process]:
 
 def kill_targets(workdir: Path, snakemake: subprocess.Popen) -> dict[str, list[psutil.Process]]:
     mine = [p for p in processes_in(workdir) if p.pid != snakemake.pid]
-    workers = [
-        p
-        for p in psutil.process_iter(["cmdline"])
-        if "lottery.worker" in (p.info["cmdline"] or ()) and os.getsid(p.pid) == p.pid
-    ]
     return {
         "snakemake": [psutil.Process(snakemake.pid)],
         "job script": [p for p in mine if any(".snakemake/scripts" in a for a in p.cmdline())],
-        "job in the worker": [p for p in mine if "lottery.worker" in p.cmdline()],
-        "worker": workers,
     }
 
 
@@ -100,8 +92,7 @@ def uninterrupted(tmp_path_factory) -> dict[str, bytes]:
 
 
 def test_random_kills_then_a_rerun_give_the_uninterrupted_results(uninterrupted, tmp_path):
-    """≥ 10 `kill -9` of Snakemake, a job's script, its child in the warm worker or the worker, at
-    random times; each killed run is followed by a rerun; the last one ends byte-identical."""
+    """≥ 10 `kill -9` of Snakemake or a job's script, at random times; each killed run is followed by a rerun; the last one ends byte-identical."""
     seed = int(os.environ.get("LOTTERY_FAULT_SEED", "20261202"))
     print(f"kill points from random.Random({seed}) (set LOTTERY_FAULT_SEED to change)")
     rng = random.Random(seed)
@@ -146,8 +137,9 @@ def test_a_killed_runs_orphan_does_not_overwrite_a_rerun_with_a_changed_config(t
         command(workdir), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.monotonic() + 120
-    while not any("lottery.worker" in p.cmdline() or ".snakemake/scripts" in " ".join(p.cmdline())
-                  for p in processes_in(workdir) if p.pid != snakemake.pid):  # fmt: skip
+    while not any(
+        ".snakemake/scripts" in " ".join(p.cmdline()) for p in processes_in(workdir) if p.pid != snakemake.pid
+    ):
         assert time.monotonic() < deadline and snakemake.poll() is None, "no training job started"
         time.sleep(0.2)
     time.sleep(2)  # the long dense training is under way

@@ -1,15 +1,18 @@
 """The workflow's jobs that need PyTorch, each from a plain description of its Snakemake job.
 
-A :class:`Job` holds what a rule's script gets from the ``snakemake`` object (file names, params,
-wildcards, threads) as plain JSON values, so that a job can run in its own process or be handed to
-the warm worker (:mod:`lottery.worker`) that keeps PyTorch imported. The experiment's typed pieces
-travel in the params as :func:`lottery.desc.to_params` of them and come back whole here
-(:meth:`Job.hparams`, :meth:`Job.replicate`, :meth:`Job.network`, :meth:`Job.architecture`).
+A rule's script is one line, :func:`run_script`: :func:`describe` takes what the job gets from the
+``snakemake`` object (file names, params, wildcards, threads) as plain values, a :class:`Job`, and
+:func:`run` runs it in the script's own process, so that the rule's ``benchmark:`` file measures the
+work. The experiment's typed pieces travel in the params as :func:`lottery.desc.to_params` of them
+and come back whole here (:meth:`Job.hparams`, :meth:`Job.replicate`, :meth:`Job.network`,
+:meth:`Job.architecture`).
 """
 
 from __future__ import annotations
 
+import json
 import resource
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -153,8 +156,36 @@ JOBS: dict[str, Callable[[Job], None]] = {
 }
 
 
+def describe(snakemake: Any, **params: Any) -> dict[str, Any]:
+    """What a job needs from the ``snakemake`` object, as plain JSON values (the fields of
+    :class:`Job`); ``params`` adds to the rule's params."""
+    description = {
+        "input": dict(snakemake.input.items()),
+        "output": dict(snakemake.output.items()),
+        "params": dict(snakemake.params.items()) | params,
+        "wildcards": dict(snakemake.wildcards.items()),
+        "log": list(snakemake.log),
+        "threads": int(snakemake.threads),
+    }
+    try:
+        return json.loads(json.dumps(description))
+    except TypeError as error:
+        message = f"rule {snakemake.rule}: a job's files and params must be plain values: {error}"
+        raise TypeError(message) from None
+
+
+def run_script(name: str, snakemake: Any, **params: Any) -> None:
+    """A rule's script: run the job ``name`` in this process (``params`` add to the rule's params).
+    An :class:`~lottery.logs.Explained` failure exits with its message alone (it is in the log too)."""
+    description = describe(snakemake, **params)
+    try:
+        run(name, description)
+    except Explained as error:
+        sys.exit(f"job {name} failed: {error}")
+
+
 def run(name: str, description: Mapping[str, Any]) -> None:
-    """Run the job ``name`` (a key of :data:`JOBS`) from its description (see ``worker.describe``)."""
+    """Run the job ``name`` (a key of :data:`JOBS`) from its description (see :func:`describe`)."""
     if name not in JOBS:
         raise ValueError(f"unknown job {name!r}: expected one of {sorted(JOBS)}")
     job = Job(**description)
@@ -178,8 +209,7 @@ def run(name: str, description: Mapping[str, Any]) -> None:
 
 
 def log_resources(name: str, wall: float, cpu: float) -> None:
-    """The job's own wall time, CPU time and the process's peak memory, in its log: measured by the
-    process that did the work, also where that is a child of the warm worker (whose work Snakemake's
-    ``benchmark:`` sampling of the job's script cannot see)."""
+    """The job's own wall time and CPU time (its imports left out) and the process's peak memory, in
+    its log: what the step cost, beside the ``benchmark:`` file's figures for the whole process."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     log.info("job %s: wall %.3f s, cpu %.3f s, peak rss %.1f MB", name, wall, cpu, peak)

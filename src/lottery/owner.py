@@ -2,11 +2,10 @@
 nothing: after a ``kill -9`` of Snakemake its running jobs would otherwise finish later and replace
 what a rerun wrote, and Snakemake would then trust those stale files.
 
-``common.smk`` names the Snakemake process in the environment (:data:`ENVIRONMENT`:
-``<pid>:<start time>``), which every job inherits - in its own process or in the warm worker's
-child - on the machine where that Snakemake runs (on a SLURM node, the Snakemake that runs the job
-there). :func:`check` is called before every output file is put in place (``lottery.io``) and
-:func:`watch` stops a job as soon as its Snakemake is gone. No PyTorch.
+``common.smk`` names the Snakemake process in the environment (:data:`ENVIRONMENT`: ``<pid>:<start
+time>``), which every job inherits on the machine where that Snakemake runs (on a SLURM node, the
+Snakemake that runs the job there). :func:`check` is called before every output file is put in place
+(``lottery.io``) and :func:`watch` stops a job as soon as its Snakemake is gone. No PyTorch.
 """
 
 from __future__ import annotations

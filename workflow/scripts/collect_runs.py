@@ -1,6 +1,5 @@
-"""Snakemake adapter: the runs table from every network's metrics (lottery.jobs.collect_runs),
-run in the warm worker that keeps PyTorch imported (lottery.worker) where it can run."""
+"""Snakemake adapter: the runs table from every network's metrics (lottery.jobs.collect_runs)."""
 
-from lottery.worker import run_job
+from lottery.jobs import run_script
 
-run_job("collect_runs", globals()["snakemake"])
+run_script("collect_runs", globals()["snakemake"])

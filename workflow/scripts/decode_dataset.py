@@ -1,6 +1,5 @@
-"""Snakemake adapter: decode the IDX files into one tensor file (lottery.jobs.decode_dataset),
-run in the warm worker that keeps PyTorch imported (lottery.worker) where it can run."""
+"""Snakemake adapter: decode the IDX files into one tensor file (lottery.jobs.decode_dataset)."""
 
-from lottery.worker import run_job
+from lottery.jobs import run_script
 
-run_job("decode_dataset", globals()["snakemake"])
+run_script("decode_dataset", globals()["snakemake"])

@@ -1,6 +1,5 @@
-"""Snakemake adapter: write θ0 or the reinit control's weights (lottery.jobs.initialise),
-run in the warm worker that keeps PyTorch imported (lottery.worker) where it can run."""
+"""Snakemake adapter: write θ0 or the reinit control's weights (lottery.jobs.initialise)."""
 
-from lottery.worker import run_job
+from lottery.jobs import run_script
 
-run_job("initialise", globals()["snakemake"])
+run_script("initialise", globals()["snakemake"])

@@ -1,6 +1,5 @@
-"""Snakemake adapter: θk, the dense network after k iterations (lottery.jobs.train_rewind_point),
-run in the warm worker that keeps PyTorch imported (lottery.worker) where it can run."""
+"""Snakemake adapter: θk, the dense network after k iterations (lottery.jobs.train_rewind_point)."""
 
-from lottery.worker import run_job
+from lottery.jobs import run_script
 
-run_job("rewind_point", globals()["snakemake"])
+run_script("rewind_point", globals()["snakemake"])

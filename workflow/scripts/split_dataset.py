@@ -1,6 +1,5 @@
-"""Snakemake adapter: the training/validation split (lottery.jobs.split_dataset), run in the warm worker
-that keeps PyTorch imported (lottery.worker) where it can run."""
+"""Snakemake adapter: the training/validation split (lottery.jobs.split_dataset)."""
 
-from lottery.worker import run_job
+from lottery.jobs import run_script
 
-run_job("split_dataset", globals()["snakemake"])
+run_script("split_dataset", globals()["snakemake"])

@@ -1,7 +1,6 @@
 """Snakemake adapter: a control variant of a ticket round (lottery.jobs.train_control; the variants
-are lottery.variants.REGISTRY), run in the warm worker that keeps PyTorch imported (lottery.worker)
-where it can run."""
+are lottery.variants.REGISTRY)."""
 
-from lottery.worker import run_job
+from lottery.jobs import run_script
 
-run_job("train_control", globals()["snakemake"])
+run_script("train_control", globals()["snakemake"])

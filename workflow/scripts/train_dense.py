@@ -1,6 +1,5 @@
-"""Snakemake adapter: round 0, the dense network trained from θ0 (lottery.jobs.train_dense),
-run in the warm worker that keeps PyTorch imported (lottery.worker) where it can run."""
+"""Snakemake adapter: round 0, the dense network trained from θ0 (lottery.jobs.train_dense)."""
 
-from lottery.worker import run_job
+from lottery.jobs import run_script
 
-run_job("train_dense", globals()["snakemake"])
+run_script("train_dense", globals()["snakemake"])

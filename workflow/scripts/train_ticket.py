@@ -1,7 +1,6 @@
 """Snakemake adapter: one pruning round - prune round k-1's network, rewind to θ0, train
-(lottery.jobs.train_ticket), run in the warm worker that keeps PyTorch imported (lottery.worker)
-where it can run."""
+(lottery.jobs.train_ticket)."""
 
-from lottery.worker import run_job
+from lottery.jobs import run_script
 
-run_job("train_ticket", globals()["snakemake"])
+run_script("train_ticket", globals()["snakemake"])
