@@ -1,5 +1,6 @@
 # The Lottery Ticket Hypothesis on MNIST (Frankle & Carbin, ICLR 2019) as a Snakemake workflow.
-# Stages, in order: workflow/rules/{data,model,dense,prune,variants,aggregate,analysis,paper}.smk.
+# Stages, in order: workflow/rules/{data,model,dense,prune,variants,aggregate,analysis,paper,
+# ticket_analyses}.smk.
 # The experiment's knobs: config/README.md.
 from snakemake.utils import min_version
 
@@ -21,6 +22,11 @@ include: "workflow/rules/variants.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/paper.smk"
+
+
+if EXPERIMENT.reference_schedule is not None:
+
+    include: "workflow/rules/ticket_analyses.smk"
 
 
 rule all:

@@ -28,7 +28,11 @@ SMALL = {
     "seeds": {"split": 0, "init": [1]},
     "pruning": {"schedules": [{"rate": 0.2, "rounds": 2}], "sweep": {"ratios": [], "rounds": []}},
     "variants": {"reinit": True, "random": False, "rewind_iterations": [50], "rounds": "auto"},
-    "analysis": {"bootstrap": 100, "paper": False},
+    "analysis": {
+        "bootstrap": 100,
+        "paper": False,
+        **{name: {"enabled": False} for name in ("instability", "supermasks", "mask_overlap", "pixel_map")},
+    },
 }
 KILLS = 10
 

@@ -31,7 +31,8 @@ SCHEDULE_ROUNDS = {
     "oneshot-rate-0.2": 2,
 }  # one-shot levels get no controls (variants.rounds auto)
 CONTROLS = ("reinit", "random", "rewind-50")
-SECTIONS = ("pruning_ratios", "accuracy", "parameter_importance", "random_states", "paper_view", "oneshot")
+SECTIONS = ("pruning_ratios", "accuracy", "parameter_importance", "random_states", "paper_view", "oneshot",
+            "instability", "supermasks", "mask_overlap", "pixel_map")  # fmt: skip
 
 
 def snakemake(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -176,8 +177,22 @@ def test_report_sections(first_run):
         "Parameter importance",
         "random state",
         "paper's view",
+        "## Instability (linear mode connectivity)",
+        "## Supermasks (masks without training)",
+        "## Mask overlap",
+        "## The pixel map",
     ):
         assert heading in summary
+    instability = pd.read_csv(results / "analysis" / "instability.csv")
+    # .test: rounds 0 and 2, k = 0 and 50; reinit at k = 0 only; the dense network as the ticket
+    assert len(instability) == len(SEEDS) * 7 and instability["instability"].ge(0).all()
+    path = pd.read_csv(results / "analysis" / "instability_path.csv")
+    assert len(path) == 25 * len(instability)
+    supermasks = pd.read_csv(results / "analysis" / "supermasks.csv")
+    assert set(supermasks["round"]) == {0, 1, 2} and set(supermasks["weights"]) == {"init", "signed_constant"}
+    overlap = pd.read_csv(results / "analysis" / "mask_overlap.csv")
+    assert set(overlap["comparison"]) == {"seeds", "iterative_vs_oneshot", "consecutive_rounds"}
+    assert len(pd.read_csv(results / "analysis" / "pixel_map.csv")) == 2 * 784
     report = snakemake(first_run, "--report", "report.html")
     assert report.returncode == 0, report.stderr[-3000:]
     html = (first_run / "report.html").read_text(errors="replace")
@@ -237,9 +252,10 @@ def dry_run_with(workdir: Path, section: str, key: str, value) -> dict[str, int]
 def test_config_change_reruns_only_affected_jobs(first_run):
     counts = dry_run_with(first_run, "seeds", "init", [1, 2, 5])
     per_seed = {"initialise": 1, "initialise_reinit": 1, "rewind_point": 1, "train_dense": 1, "train_ticket": 10,
-                "train_reinit": 6, "train_random": 6, "train_rewind": 6}  # fmt: skip
+                "train_reinit": 6, "train_random": 6, "train_rewind": 6, "train_instability_copy": 10}  # fmt: skip
     analysis = {"collect_runs", "pruning_ratios", "accuracy", "correlations", "parameter_importance",
-                "random_states", "paper_view", "claims", "test_curves", "oneshot", "summary", "all"}  # fmt: skip
+                "random_states", "paper_view", "claims", "test_curves", "oneshot", "summary", "all",
+                "instability", "supermasks", "mask_overlap", "pixel_map"}  # fmt: skip
     assert counts == per_seed | dict.fromkeys(analysis, 1)
     counts = dry_run_with(first_run, "training", "eval_every", 25)
     assert counts["train_dense"] == 2 and counts["train_ticket"] == 20

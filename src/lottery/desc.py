@@ -227,9 +227,46 @@ class Replicate:
         return self.init_seed + 2 * self.controls_offset
 
     @property
+    def second_copy_data_order_seed(self) -> int:
+        """The data order of the instability analysis's second copies (:class:`Instability`)."""
+        return self.data_order_seed + 3 * self.controls_offset
+
+    @property
     def name(self) -> str:
         """The replicate's folder, ``seed-<init seed>``."""
         return f"seed-{self.init_seed}"
+
+
+@dataclass(frozen=True)
+class Instability:
+    """The instability analysis (linear mode connectivity, Frankle et al., ICML 2020): for each
+    ``variants`` network at each of ``rounds`` started at each of ``rewind_iterations``, two copies
+    trained with different data orders, and the test error at ``points`` points between them."""
+
+    enabled: bool = False
+    rounds: tuple[int, ...] = (0, 3, 7, 12, 15, 18)
+    rewind_iterations: tuple[int, ...] = (0, 500)
+    variants: tuple[str, ...] = ("ticket", "reinit", "random")
+    points: int = 25
+
+    def networks(self) -> list[tuple[str, int, int]]:
+        """The tested networks as (variant, round, k): round 0 is the dense network (as 'ticket');
+        a reinitialised network has no θk, so it is tested at k = 0 only."""
+        return [
+            (variant, round_, k)
+            for round_ in self.rounds
+            for variant in (self.variants if round_ else ("ticket",))
+            for k in self.rewind_iterations
+            if not (variant == "reinit" and k)
+        ]
+
+
+@dataclass(frozen=True)
+class PixelMap:
+    """The pixel map: the first layer's surviving weights per input pixel at ``rounds``."""
+
+    enabled: bool = False
+    rounds: tuple[int, ...] = (3, 7, 12, 18)
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from lottery import variants
-from lottery.desc import Architecture, Replicate, Schedule, TrainingHparams, from_params
+from lottery.desc import (
+    Architecture,
+    Instability,
+    PixelMap,
+    Replicate,
+    Schedule,
+    TrainingHparams,
+    from_params,
+)
 from lottery.logs import Explained
 
 
 class ConfigError(Explained, ValueError):
     """A configuration value is invalid; the message names the key."""
+
+
+# The analyses of what the tickets are (lottery.ticket_analyses), in the report's order: each reads
+# the masks and weights of the reference schedule (Experiment.reference_schedule).
+TICKET_ANALYSES = ("instability", "supermasks", "mask_overlap", "pixel_map")
 
 
 def replicates(config: Mapping[str, Any]) -> list[Replicate]:
@@ -106,7 +119,12 @@ class Experiment:
     replicates: dict[str, Replicate]  # by folder, seed-<s>
     controls: tuple[str, ...]  # the control folders: reinit, random, rewind-<k>...
     control_rounds_mode: str  # variants.rounds: auto, final or every
-    analysis: Mapping[str, Any]
+    analysis: Mapping[str, Any]  # the runs table's statistics (analysis.max_ratio, bootstrap, ...)
+    # What the tickets are (lottery.ticket_analyses), each an analysis.<name>.enabled switch
+    instability: Instability = dataclasses.field(default_factory=Instability)
+    supermasks: bool = False
+    mask_overlap: bool = False
+    pixel_map: PixelMap = dataclasses.field(default_factory=PixelMap)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Experiment:
@@ -120,6 +138,7 @@ class Experiment:
                 "so give both or neither"
             )
         rounds = config["training"].get("test_curve_rounds")
+        analysis = config["analysis"]
         experiment = cls(
             name=config["experiment"],
             architecture=architecture(config),
@@ -130,7 +149,11 @@ class Experiment:
             replicates={r.name: r for r in replicates(config)},
             controls=tuple(variants.enabled_directories(config["variants"])),
             control_rounds_mode=config["variants"]["rounds"],
-            analysis=dict(config["analysis"]),
+            analysis={key: value for key, value in analysis.items() if key not in TICKET_ANALYSES},
+            instability=_piece(Instability, analysis["instability"], "analysis.instability"),
+            supermasks=bool(analysis["supermasks"]["enabled"]),
+            mask_overlap=bool(analysis["mask_overlap"]["enabled"]),
+            pixel_map=_piece(PixelMap, analysis["pixel_map"], "analysis.pixel_map"),
         )
         experiment._check(config)
         return experiment
@@ -143,6 +166,7 @@ class Experiment:
                     f"variants.rewind_iterations has {k}, not below training.iterations {iterations}: "
                     "a rewound network trains from iteration k to the end"
                 )
+        self._check_ticket_analyses()
         longest = self.longest_rounds
         for r in self.test_curve_rounds or ():
             if r > longest:
@@ -150,6 +174,102 @@ class Experiment:
                     f"training.test_curve_rounds has round {r}, but the longest schedule has {longest} "
                     "rounds (0 is the dense network)"
                 )
+
+    def _check_ticket_analyses(self) -> None:
+        wanted = [name for name in TICKET_ANALYSES if name in self.ticket_analyses]
+        if not wanted:
+            return
+        reference = self.reference_schedule
+        if reference is None:
+            raise ConfigError(
+                f"analysis.{wanted[0]} reads the tickets of an iterative fixed-rate schedule, and "
+                "pruning.schedules has none: add one such as {rate: 0.2, rounds: 20}"
+            )
+        in_range = {"instability": self.instability.rounds, "pixel_map": self.pixel_map.rounds}
+        for name, rounds in in_range.items():
+            late = [r for r in rounds if r > reference.rounds]
+            if name in wanted and late:
+                raise ConfigError(
+                    f"analysis.{name}.rounds has {late}, but {reference.name} has {reference.rounds} rounds"
+                )
+        iterations = self.training.iterations
+        late = [k for k in self.instability.rewind_iterations if k >= iterations]
+        if "instability" in wanted and late:
+            raise ConfigError(
+                f"analysis.instability.rewind_iterations has {late}, not below training.iterations "
+                f"{iterations}: the copies train from iteration k to the end"
+            )
+
+    @property
+    def ticket_analyses(self) -> list[str]:
+        """The analyses of what the tickets are that this experiment runs (:data:`TICKET_ANALYSES`)."""
+        on = {
+            "instability": self.instability.enabled,
+            "supermasks": self.supermasks,
+            "mask_overlap": self.mask_overlap,
+            "pixel_map": self.pixel_map.enabled,
+        }
+        return [name for name in TICKET_ANALYSES if on[name]]
+
+    @property
+    def reference_schedule(self) -> Schedule | None:
+        """The iterative fixed-rate schedule (the paper's 20% a round) whose tickets the analyses of
+        :data:`TICKET_ANALYSES` read: the one with the most rounds, None if there is none."""
+        iterative = [s for s in self.schedules.values() if s.ratio is None and not s.oneshot]
+        return max(iterative, key=lambda s: s.rounds, default=None)
+
+    @property
+    def oneshot_reference(self) -> Schedule | None:
+        """The one-shot schedule at the reference schedule's levels, if the experiment has one."""
+        reference = self.reference_schedule
+        for s in self.schedules.values():
+            if reference is not None and s.oneshot and s.rate == reference.rate:
+                return s
+        return None
+
+    def ticket_mask(self, replicate: str, round_: int, schedule: Schedule | None = None) -> str:
+        """The mask of a ticket round of the reference (or given) schedule; round 0: all ones."""
+        if round_ == 0:
+            return f"{replicate}/dense/mask.safetensors"
+        name = (schedule or self.reference_schedule).name  # type: ignore[union-attr]
+        return f"{replicate}/{name}/ticket/round-{round_}/mask.safetensors"
+
+    def instability_dir(self, replicate: str, variant: str, round_: int, k: int, copy: str) -> str:
+        """The folder of a copy the instability analysis trains."""
+        name = self.reference_schedule.name  # type: ignore[union-attr]
+        return f"{replicate}/{name}/instability/{variant}/k-{k}/round-{round_}/copy-{copy}"
+
+    def instability_first_copy(self, replicate: str, variant: str, round_: int, k: int) -> str:
+        """The first copy's folder: the network the experiment trains anyway where there is one (k = 0:
+        the dense network, the ticket round, a control trained at that round), else a copy of its own
+        (trained with the replicate's data order, as that network would be)."""
+        reference = self.reference_schedule
+        assert reference is not None
+        if k == 0:
+            if round_ == 0:
+                return f"{replicate}/dense"
+            if variant == "ticket":
+                return f"{replicate}/{reference.name}/ticket/round-{round_}"
+            if variant in self.controls and round_ in self.control_rounds(reference):
+                return f"{replicate}/{reference.name}/{variant}/round-{round_}"
+        return self.instability_dir(replicate, variant, round_, k, "a")
+
+    def instability_training(self) -> TrainingHparams:
+        """How the copies train: as every network, without a test curve (only their final weights
+        are read)."""
+        return dataclasses.replace(self.training, test_every=0)
+
+    def instability_pairs(self) -> list[dict[str, Any]]:
+        """Every tested network of every replicate with its two copies' folders."""
+        return [
+            {
+                "replicate": replicate, "variant": variant, "round": round_, "k": k,
+                "a": self.instability_first_copy(replicate, variant, round_, k),
+                "b": self.instability_dir(replicate, variant, round_, k, "b"),
+            }
+            for replicate in self.replicates
+            for variant, round_, k in self.instability.networks()
+        ]  # fmt: skip
 
     def control_rounds(self, schedule: Schedule) -> list[int]:
         """Rounds at which the controls are trained: every round of an iterative fixed-rate schedule

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from lottery import owner, runs, steps
+from lottery import owner, runs, steps, ticket_analyses
 from lottery.desc import Architecture, Network, Replicate, TrainingHparams, from_params, network_from_params
 from lottery.logs import Explained, log, setup_logging
 
@@ -133,6 +133,64 @@ def train_control(job: Job) -> None:
     )
 
 
+def train_instability_copy(job: Job) -> None:
+    """A copy of a network for the instability analysis (``params["variant"]``, ``params["copy"]``)."""
+    network = job.params.get("network")
+    steps.train_instability_copy(
+        variant=job.params["variant"],
+        inputs=job.input,
+        ticket=None if network is None else network_from_params(network),
+        iteration=int(job.params["iteration"]),
+        copy=job.params["twin"],
+        outputs=job.output,
+        **job.data(),
+    )
+
+
+def _by_replicate(paths: list[str], replicates: list[str]) -> dict[str, list[str]]:
+    """A replicate-major list of files (each replicate's in turn, equally many) by replicate."""
+    if not replicates:
+        return {}
+    n = len(paths) // len(replicates)
+    return {name: paths[i * n : (i + 1) * n] for i, name in enumerate(replicates)}
+
+
+def instability(job: Job) -> None:
+    pairs = [
+        ids | {"a": a, "b": b}
+        for ids, a, b in zip(job.params["pairs"], job.input["a"], job.input["b"], strict=True)
+    ]
+    ticket_analyses.write_instability(
+        pairs, job.input["dataset"], job.input["split"], job.params["points"], job.output
+    )
+
+
+def supermasks(job: Job) -> None:
+    replicates = {r.name: r for r in (from_params(Replicate, p) for p in job.params["replicates"])}
+    names = list(replicates)
+    ticket_analyses.write_supermasks(
+        replicates,
+        dict(zip(names, job.input["inits"], strict=True)),
+        _by_replicate(job.input["masks"], names),
+        job.input["dataset"],
+        job.input["split"],
+        job.output,
+    )
+
+
+def mask_overlap(job: Job) -> None:
+    names = job.params["replicates"]
+    oneshot = _by_replicate(job.input.get("oneshot") or [], names) or None
+    ticket_analyses.write_mask_overlap(_by_replicate(job.input["iterative"], names), oneshot, job.output)
+
+
+def pixel_map(job: Job) -> None:
+    names, rounds = job.params["replicates"], job.params["rounds"]
+    by_replicate = _by_replicate(job.input["masks"], names)
+    masks = {r: [by_replicate[name][i] for name in names] for i, r in enumerate(rounds)}
+    ticket_analyses.write_pixel_map(masks, job.input["dataset"], job.input["split"], job.output)
+
+
 def train_rewind_point(job: Job) -> None:
     """θk: the dense network after k iterations."""
     steps.rewind_point(
@@ -153,6 +211,11 @@ JOBS: dict[str, Callable[[Job], None]] = {
     "train_ticket": train_ticket,
     "train_control": train_control,
     "rewind_point": train_rewind_point,
+    "train_instability_copy": train_instability_copy,
+    "instability": instability,
+    "supermasks": supermasks,
+    "mask_overlap": mask_overlap,
+    "pixel_map": pixel_map,
 }
 
 

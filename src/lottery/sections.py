@@ -6,6 +6,7 @@ No PyTorch or pandas: the workflow reads this when it builds the DAG."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 
@@ -17,10 +18,21 @@ class Section:
     table_in_report: bool = True  # the CSV is in the report too
     in_summary: bool = True  # summary.md states its result (lottery.report.summary_markdown)
     paper_oneshot: bool = False  # drawn only with analysis.paper and a one-shot schedule
+    # drawn only with analysis.<name>.enabled; it reads masks and weights, not runs.csv, and its rule is
+    # in workflow/rules/ticket_analyses.smk (lottery.ticket_analyses.write_<name>)
+    switched: bool = False
 
-    def wanted(self, paper: bool, has_oneshot: bool) -> bool:
-        """Whether an experiment (``analysis.paper``, with or without one-shot tickets) draws it."""
+    def wanted(self, paper: bool, has_oneshot: bool, switched_on: Collection[str] = ()) -> bool:
+        """Whether an experiment (``analysis.paper``, with or without one-shot tickets, with the
+        switched sections ``switched_on``) draws it."""
+        if self.switched:
+            return self.name in switched_on
         return not self.paper_oneshot or (paper and has_oneshot)
+
+    @property
+    def reads_runs(self) -> bool:
+        """Its rule is generated in workflow/rules/analysis.smk from runs.csv."""
+        return not self.switched
 
 
 SECTIONS = (
@@ -32,5 +44,10 @@ SECTIONS = (
     Section("paper_view", "6. The paper's view"),
     # analysis.paper with a oneshot schedule: the paper's iterative vs one-shot comparison
     Section("oneshot", "7. The paper's claims", table_in_report=False, in_summary=False, paper_oneshot=True),
+    # What the tickets are (lottery.experiment.TICKET_ANALYSES)
+    Section("instability", "8. Instability", switched=True),
+    Section("supermasks", "9. Supermasks", switched=True),
+    Section("mask_overlap", "10. Mask overlap", switched=True),
+    Section("pixel_map", "11. The pixel map", table_in_report=False, switched=True),
 )
 BY_NAME = {s.name: s for s in SECTIONS}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -155,6 +156,42 @@ def train_control(
         load_tensors(prepared.init), prepared.masks, data.load_tensor_data(dataset, split), hparams,
         replicate, prepared.network, _without_mask(outputs), prepared.start_iteration,
     )  # fmt: skip
+
+
+@step
+def train_instability_copy(
+    variant: str,
+    inputs: Mapping[str, Any],
+    dataset: PathLike,
+    split: PathLike,
+    ticket: Network | None,
+    hparams: TrainingHparams,
+    replicate: Replicate,
+    iteration: int,
+    copy: str,
+    outputs: Mapping[str, PathLike],
+) -> dict[str, Any]:
+    """One copy of the instability analysis (:class:`lottery.desc.Instability`): the ``variant``
+    network of ``ticket``'s round (None: the dense network) started at θ``iteration`` under its mask
+    and trained to the end; copy "a" with the replicate's data order (the order the network itself was
+    trained with), copy "b" with :attr:`Replicate.second_copy_data_order_seed`."""
+    if variant == "ticket":
+        init, masks = inputs["init"], load_tensors(inputs["mask"])
+        network = ticket or Network()
+    else:
+        assert ticket is not None, "a control of the dense network"
+        prepared = variants.REGISTRY[variant].prepare(inputs, ticket, replicate, {})
+        init, masks, network = prepared.init, prepared.masks, prepared.network
+    if iteration:
+        network = replace(network, rewind_iteration=iteration)
+    if copy == "b":
+        replicate = replace(replicate, data_order_seed=replicate.second_copy_data_order_seed)
+    elif copy != "a":
+        raise ValueError(f"copy must be 'a' or 'b', got {copy!r}")
+    tensor_data = data.load_tensor_data(dataset, split)
+    return train_and_save(
+        load_tensors(init), masks, tensor_data, hparams, replicate, network, outputs, iteration
+    )
 
 
 def train_and_save(

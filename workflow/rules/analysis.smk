@@ -3,7 +3,7 @@
 # summary. Small jobs: they run on the submit host.
 
 
-for section in sections.SECTIONS:
+for section in filter(lambda s: s.reads_runs, sections.SECTIONS):
 
     rule:
         name:

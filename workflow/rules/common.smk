@@ -53,6 +53,9 @@ wildcard_constraints:
     schedule=r"(oneshot-)?rate-[0-9.e-]+|ratio-[0-9.e-]+-rounds-\d+",
     round=r"[1-9]\d*",
     iteration=r"\d+",
+    level=r"\d+",
+    twin=r"[ab]",
+    variant=r"ticket|reinit|random",
 
 
 def training_runtime(wildcards, attempt):
@@ -169,9 +172,15 @@ def section_outputs(section):
     return outputs
 
 
+def wanted(section):
+    return section.wanted(PAPER, EXPERIMENT.has_oneshot, EXPERIMENT.ticket_analyses)
+
+
 def summary_tables():
     return {
-        s.name: f"{ANALYSIS}/{s.name}.csv" for s in sections.SECTIONS if s.in_summary
+        s.name: f"{ANALYSIS}/{s.name}.csv"
+        for s in sections.SECTIONS
+        if s.in_summary and wanted(s)
     }
 
 
@@ -182,13 +191,66 @@ def paper_summary_inputs(wildcards):
 
 def all_outputs():
     outputs = [f"{RESULTS}/runs.csv", f"{RESULTS}/summary.md"]
-    outputs += [
-        f"{ANALYSIS}/{s.name}.csv"
-        for s in sections.SECTIONS
-        if s.wanted(PAPER, EXPERIMENT.has_oneshot)
-    ]
+    outputs += [f"{ANALYSIS}/{s.name}.csv" for s in sections.SECTIONS if wanted(s)]
     if PAPER:
         outputs.append(f"{ANALYSIS}/claims.csv")
         if EXPERIMENT.curve_rounds():
             outputs.append(f"{FIGURES}/test_curves.png")
     return outputs
+
+
+# What the tickets are (lottery.ticket_analyses): the masks and weights of the reference schedule
+# (Experiment.reference_schedule; workflow/rules/ticket_analyses.smk is included where there is one).
+def reference_masks(rounds, replicates=None, schedule=None):
+    """Ticket masks, replicate by replicate, each at ``rounds``."""
+    return [
+        f"{RESULTS}/{EXPERIMENT.ticket_mask(replicate, r, schedule)}"
+        for replicate in replicates or EXPERIMENT.replicates
+        for r in rounds
+    ]
+
+
+def instability_copy_inputs(wildcards):
+    """What a copy starts from: θ0, θk or the reinit draw, and its mask (the random control's mask
+    is replayed from the ticket's masks, as the control's job does)."""
+    replicate = f"{RESULTS}/{wildcards.replicate}"
+    level, k = int(wildcards.level), int(wildcards.iteration)
+    init = (
+        f"{replicate}/theta-{k}.safetensors" if k else f"{replicate}/init.safetensors"
+    )
+    if wildcards.variant == "reinit":
+        init = f"{replicate}/reinit-init.safetensors"
+    if wildcards.variant == "random":
+        rounds = range(1, level + 1)
+        return {
+            "init": init,
+            "ticket_masks": reference_masks(rounds, [wildcards.replicate]),
+        }
+    return {"init": init, "mask": reference_masks([level], [wildcards.replicate])[0]}
+
+
+def instability_network(wildcards):
+    """The ticket round a copy's mask comes from (None: the dense network)."""
+    level = int(wildcards.level)
+    if level == 0:
+        return None
+    ticket = Network.ticket(EXPERIMENT.reference_schedule, level, EXPERIMENT.method)
+    return to_params(ticket)
+
+
+def instability_inputs(wildcards):
+    """The two copies' final weights of every tested network (Experiment.instability_pairs)."""
+    pairs = EXPERIMENT.instability_pairs()
+    return {
+        "a": [f"{RESULTS}/{p['a']}/final.safetensors" for p in pairs],
+        "b": [f"{RESULTS}/{p['b']}/final.safetensors" for p in pairs],
+    }
+
+
+def oneshot_masks():
+    """The one-shot tickets' masks at the reference schedule's levels, if there are any."""
+    oneshot = EXPERIMENT.oneshot_reference
+    if oneshot is None:
+        return []
+    rounds = range(1, min(oneshot.rounds, EXPERIMENT.reference_schedule.rounds) + 1)
+    return reference_masks(rounds, schedule=oneshot)

@@ -1,0 +1,314 @@
+"""What the winning tickets are, beyond how well they train: four analyses that read the masks,
+θ0 and trained weights the workflow already has (only the instability analysis trains networks of
+its own, as jobs of their own). Each writes a table, a figure and lines of ``summary.md``.
+
+- **Instability** (linear mode connectivity; Frankle et al., ICML 2020): two copies of a network
+  trained from the same start with different data orders; the test error at evenly spaced points on
+  the straight line between their final weights; instability = the largest error on the path minus
+  the mean of its two ends' errors. Their finding for LeNet on MNIST: stable (below ~2%) at k = 0.
+- **Supermasks** (Zhou et al., NeurIPS 2019): a ticket mask on θ0 without training, and on θ0's signs
+  times each layer's standard deviation (the "signed constant"), against random masks of the same
+  per-layer density. Their headline: masks alone reach far above chance (up to 86% with learned masks).
+- **Mask overlap**: the Jaccard overlap |A ∩ B| / |A ∪ B| of ticket masks of different seeds, of
+  iterative and one-shot tickets at the same Pm, and of consecutive rounds, beside the overlap of two
+  independent random masks of those densities, d1 d2 / (d1 + d2 - d1 d2) (d / (2 - d) when equal).
+  Grosse & Backes (2020) report tickets overlapping little beyond chance.
+- **The pixel map**: for each input pixel, the fraction of its first-layer weights that survive.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from lottery import data, pruning, variants
+from lottery.desc import Replicate
+from lottery.io import load_tensors
+from lottery.logs import log, step
+from lottery.training import as_evaluation_inputs, evaluate
+
+PathLike = str | os.PathLike
+CHANCE_ACCURACY = 0.1  # ten balanced classes
+IMAGE_SIDE = 28
+
+
+# ---------------------------------------------------------------- the arithmetic (tested)
+def split_params(params: Mapping[str, torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Weights and biases in network order (``fc1``, ``fc2``, ...)."""
+    layers = sorted({name.split(".")[0] for name in params}, key=lambda n: int(n.removeprefix("fc")))
+    return [params[f"{n}.weight"] for n in layers], [params[f"{n}.bias"] for n in layers]
+
+
+def error_rate(params: Mapping[str, torch.Tensor], x: Any, y: torch.Tensor) -> float:
+    weights, biases = split_params(params)
+    return 1.0 - evaluate(weights, biases, x, y).accuracy
+
+
+def interpolation_errors(
+    params_a: Mapping[str, torch.Tensor],
+    params_b: Mapping[str, torch.Tensor],
+    points: int,
+    x: Any,
+    y: torch.Tensor,
+) -> list[tuple[float, float]]:
+    """(α, test error of (1 - α) θa + α θb) at ``points`` evenly spaced α in [0, 1]. Pruned weights
+    are zero in both copies, so every point on the path stays under the mask."""
+    path = []
+    for i in range(points):
+        alpha = i / (points - 1)
+        mixed = {name: torch.lerp(params_a[name], params_b[name], alpha) for name in params_a}
+        path.append((alpha, error_rate(mixed, x, y)))
+    return path
+
+
+def instability(errors: Sequence[float]) -> float:
+    """The largest error on the path minus the mean of its two ends' errors."""
+    return max(errors) - (errors[0] + errors[-1]) / 2
+
+
+def signed_constant(init: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """θ0's weights replaced by their sign times the layer's standard deviation; biases kept."""
+    return {
+        name: torch.sign(t) * t.std() if name.endswith(".weight") else t.clone() for name, t in init.items()
+    }
+
+
+def apply_masks(
+    params: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    return {name: t * masks[name] if name in masks else t for name, t in params.items()}
+
+
+def jaccard(a: torch.Tensor, b: torch.Tensor) -> float:
+    """|A ∩ B| / |A ∪ B| of two masks (1 where both are empty)."""
+    a, b = a.bool(), b.bool()
+    union = int((a | b).sum())
+    return 1.0 if union == 0 else int((a & b).sum()) / union
+
+
+def chance_jaccard(d1: float, d2: float) -> float:
+    """The expected Jaccard overlap of two independent random masks of densities ``d1`` and ``d2``."""
+    union = d1 + d2 - d1 * d2
+    return 1.0 if union == 0 else d1 * d2 / union
+
+
+def pixel_survival(first_layer_mask: torch.Tensor) -> torch.Tensor:
+    """For each input (column of the first layer's mask), the fraction of its weights that survive."""
+    return first_layer_mask.float().mean(dim=0)
+
+
+def _pm(masks: Mapping[str, torch.Tensor]) -> float:
+    return 100.0 * pruning.weights_remaining(masks)
+
+
+def _test_inputs(dataset: PathLike, split: PathLike) -> tuple[Any, torch.Tensor]:
+    tensor_data = data.load_tensor_data(dataset, split)
+    return as_evaluation_inputs(tensor_data.test_x, tensor_data.background), tensor_data.test_y
+
+
+# ---------------------------------------------------------------- the tables
+def instability_tables(
+    pairs: Sequence[Mapping[str, Any]], points: int, x: Any, y: torch.Tensor
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One row per tested network (``pairs``: replicate, variant, round, k and the two copies' final
+    weights ``a``, ``b``), and the path: one row per point."""
+    rows, path_rows = [], []
+    for pair in pairs:
+        params_a, params_b = load_tensors(pair["a"]), load_tensors(pair["b"])
+        masks = {name: (t != 0).float() for name, t in params_a.items() if name.endswith(".weight")}
+        path = interpolation_errors(params_a, params_b, points, x, y)
+        errors = [e for _, e in path]
+        ids = {key: pair[key] for key in ("replicate", "variant", "round", "k")}
+        rows.append(
+            ids
+            | {
+                "pm": round(_pm(masks), 1),
+                "error_a": errors[0],
+                "error_b": errors[-1],
+                "error_max": max(errors),
+                "instability": instability(errors),
+            }
+        )
+        path_rows += [ids | {"alpha": alpha, "error": error} for alpha, error in path]
+    return rows, path_rows
+
+
+def supermask_rows(
+    replicates: Mapping[str, Replicate],
+    inits: Mapping[str, PathLike],
+    masks: Mapping[str, Sequence[PathLike]],
+    x: Any,
+    y: torch.Tensor,
+) -> list[dict[str, Any]]:
+    """Test accuracy of each ticket mask (rounds 1..n of each replicate, ``masks[replicate]``) and of a
+    random mask with its per-layer counts, on θ0 and on the signed constant, without training; round
+    0 is θ0 unpruned."""
+    rows = []
+    for name, replicate in replicates.items():
+        init = load_tensors(inits[name])
+        weights = {"init": init, "signed_constant": signed_constant(init)}
+        dense = pruning.dense_masks({k: t for k, t in init.items() if k.endswith(".weight")})
+        for round_, path in enumerate([None, *masks[name]]):
+            ticket = dense if path is None else load_tensors(path)
+            generator = torch.Generator().manual_seed(
+                variants.random_mask_seed(replicate, "supermask", round_)
+            )
+            random = pruning.prune_random(dense, pruning.kept_counts(ticket), generator)
+            for mask_kind, mask in (("ticket", ticket), ("random", random)):
+                for weight_kind, params in weights.items():
+                    rows.append(
+                        {
+                            "replicate": name,
+                            "round": round_,
+                            "pm": round(_pm(mask), 1),
+                            "mask": mask_kind,
+                            "weights": weight_kind,
+                            "test_acc": 1.0 - error_rate(apply_masks(params, mask), x, y),
+                        }
+                    )
+    return rows
+
+
+def overlap_rows(
+    iterative: Mapping[str, Sequence[PathLike]], oneshot: Mapping[str, Sequence[PathLike]] | None
+) -> list[dict[str, Any]]:
+    """Per layer and round, the Jaccard overlap of ticket masks (``iterative[replicate]``: rounds
+    1..n) of two seeds (every pair), of iterative and one-shot tickets at the same round, and of
+    consecutive rounds; each with the chance overlap of its two densities and min/max over pairs."""
+    loaded = {name: [load_tensors(p) for p in paths] for name, paths in iterative.items()}
+    shots = {name: [load_tensors(p) for p in paths] for name, paths in (oneshot or {}).items()}
+    found: dict[tuple[str, str, int], list[tuple[float, float]]] = {}
+
+    def add(
+        comparison: str, round_: int, a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]
+    ) -> None:
+        for layer in a:
+            chance = chance_jaccard(float(a[layer].mean()), float(b[layer].mean()))
+            found.setdefault((comparison, layer, round_), []).append((jaccard(a[layer], b[layer]), chance))
+
+    for first, second in itertools.combinations(sorted(loaded), 2):
+        for round_, (a, b) in enumerate(zip(loaded[first], loaded[second], strict=False), start=1):
+            add("seeds", round_, a, b)
+    for name, masks in loaded.items():
+        for round_, (a, b) in enumerate(zip(masks, shots.get(name, []), strict=False), start=1):
+            add("iterative_vs_oneshot", round_, a, b)
+        for round_, (a, b) in enumerate(itertools.pairwise(masks), start=1):
+            add("consecutive_rounds", round_, a, b)
+    reference = next(iter(loaded.values()))
+    rows = []
+    for (comparison, layer, round_), values in found.items():
+        overlaps = [v for v, _ in values]
+        rows.append(
+            {
+                "comparison": comparison,
+                "layer": layer.removesuffix(".weight"),
+                "round": round_,
+                "pm": round(_pm(reference[round_ - 1]), 1),
+                "density": float(reference[round_ - 1][layer].mean()),
+                "jaccard": sum(overlaps) / len(overlaps),
+                "jaccard_min": min(overlaps),
+                "jaccard_max": max(overlaps),
+                "chance": sum(c for _, c in values) / len(values),
+                "pairs": len(values),
+            }
+        )
+    return rows
+
+
+def pixel_rows(masks: Mapping[int, Sequence[PathLike]], mean_intensity: torch.Tensor) -> list[dict[str, Any]]:
+    """Per round (``masks[round]``: that round's ticket mask of every replicate) and pixel, the
+    fraction of the first layer's weights that survive (mean over replicates), beside the pixel's
+    mean intensity in [0, 1]."""
+    rows = []
+    for round_, paths in sorted(masks.items()):
+        loaded = [load_tensors(p) for p in paths]
+        survival = torch.stack([pixel_survival(m["fc1.weight"]) for m in loaded]).mean(dim=0)
+        pm = sum(_pm(m) for m in loaded) / len(loaded)
+        for pixel in range(len(survival)):
+            rows.append(
+                {
+                    "round": round_,
+                    "pm": round(pm, 1),
+                    "pixel": pixel,
+                    "row": pixel // IMAGE_SIDE,
+                    "col": pixel % IMAGE_SIDE,
+                    "surviving": float(survival[pixel]),
+                    "mean_intensity": float(mean_intensity[pixel]),
+                }
+            )
+    return rows
+
+
+def mean_intensity(dataset: PathLike, split: PathLike) -> torch.Tensor:
+    """Each pixel's mean intensity in [0, 1] over the training split's images."""
+    images = load_tensors(dataset)["train_images"][load_tensors(split)["train_indices"]]
+    return images.reshape(len(images), -1).float().div_(255.0).mean(dim=0)
+
+
+# ---------------------------------------------------------------- the workflow's steps
+@step
+def write_instability(
+    pairs: Sequence[Mapping[str, Any]],
+    dataset: PathLike,
+    split: PathLike,
+    points: int,
+    out: Mapping[str, PathLike],
+) -> None:
+    from lottery import report
+
+    x, y = _test_inputs(dataset, split)
+    rows, path_rows = instability_tables(pairs, points, x, y)
+    report.draw_instability(rows, path_rows, out)
+
+
+@step
+def write_supermasks(
+    replicates: Mapping[str, Replicate],
+    inits: Mapping[str, PathLike],
+    masks: Mapping[str, Sequence[PathLike]],
+    dataset: PathLike,
+    split: PathLike,
+    out: Mapping[str, PathLike],
+) -> None:
+    from lottery import report
+
+    x, y = _test_inputs(dataset, split)
+    report.draw_supermasks(supermask_rows(replicates, inits, masks, x, y), out)
+
+
+@step
+def write_mask_overlap(
+    iterative: Mapping[str, Sequence[PathLike]],
+    oneshot: Mapping[str, Sequence[PathLike]] | None,
+    out: Mapping[str, PathLike],
+) -> None:
+    from lottery import report
+
+    report.draw_mask_overlap(overlap_rows(iterative, oneshot), out)
+
+
+@step
+def write_pixel_map(
+    masks: Mapping[int, Sequence[PathLike]], dataset: PathLike, split: PathLike, out: Mapping[str, PathLike]
+) -> None:
+    from lottery import report
+
+    rows = pixel_rows(masks, mean_intensity(dataset, split))
+    report.draw_pixel_map(rows, out)
+    log.info("pixel map of rounds %s", sorted(masks))
+
+
+def correlation(a: Sequence[float], b: Sequence[float]) -> float:
+    """Pearson's r (nan where either is constant)."""
+    n = len(a)
+    ma, mb = sum(a) / n, sum(b) / n
+    sa = math.sqrt(sum((v - ma) ** 2 for v in a))
+    sb = math.sqrt(sum((v - mb) ** 2 for v in b))
+    if sa == 0 or sb == 0:
+        return math.nan
+    return sum((u - ma) * (v - mb) for u, v in zip(a, b, strict=True)) / (sa * sb)
