@@ -32,7 +32,7 @@ def test_sections_and_summary(tmp_path, kind):
     runs.to_csv(tmp_path / "runs.csv", index=False)
     params = {"max_ratio": 0.85, "bootstrap": 100, "seed": 0, "iterative_rounds": 3}
     tables = {}
-    for section in (s.name for s in SECTIONS):
+    for section in (s.name for s in SECTIONS if s.reads_runs):
         out = {
             k: tmp_path / f"{section}.{ext}" for k, ext in (("table", "csv"), ("png", "png"), ("svg", "svg"))
         }
@@ -45,7 +45,9 @@ def test_sections_and_summary(tmp_path, kind):
             # A sweep section without a sweep says so instead of drawing empty axes.
             noted = "No {ratio, rounds} schedule" in out["svg"].read_text()
             assert noted == (kind != "sweep" and section in SWEEP_SECTIONS), section
-    summary = report.summary_markdown({s.name: tables[s.name] for s in SECTIONS if s.in_summary}, "x", 0.85)
+    summary = report.summary_markdown(
+        {s.name: tables[s.name] for s in SECTIONS if s.in_summary and s.reads_runs}, "x", 0.85
+    )
     assert "## The paper's view" in summary
     if kind == "sweep":
         assert "| ticket |" in summary and pd.read_csv(tables["correlations"]).shape[0] == 8
@@ -60,13 +62,17 @@ def test_not_a_runs_table_is_a_clear_error(tmp_path):
 
 
 def test_every_section_has_its_function_and_caption():
-    """The sections list is the one place: each entry is drawn by report.section_<name> and has its
-    caption; every section_ function is listed."""
+    """The sections list is the one place: each entry is drawn by report.section_<name> (from
+    runs.csv) or lottery.ticket_analyses.write_<name> (switched on) and has its caption; every
+    section_ function is listed."""
+    from lottery import ticket_analyses
+
     for section in SECTIONS:
-        assert callable(getattr(report, f"section_{section.name}")), section.name
+        module, prefix = (report, "section_") if section.reads_runs else (ticket_analyses, "write_")
+        assert callable(getattr(module, f"{prefix}{section.name}")), section.name
         assert (ROOT / "workflow" / "report" / f"{section.name}.rst").is_file(), section.name
     drawn = {name.removeprefix("section_") for name in dir(report) if name.startswith("section_")}
-    assert drawn == set(BY_NAME)
+    assert drawn == {s.name for s in SECTIONS if s.reads_runs}
 
 
 def test_summary_says_which_path_trained_the_layers():

@@ -4,9 +4,8 @@
 # θ0 and weights of the iterative fixed-rate schedule (Experiment.reference_schedule; this file is
 # included where the experiment has one).
 REFERENCE_ROUNDS = range(1, EXPERIMENT.reference_schedule.rounds + 1)
-INSTABILITY_COPY = f"{RESULTS}/" + EXPERIMENT.instability_dir(
-    "{replicate}", "{variant}", "{level}", "{iteration}", "{twin}"
-)
+WILDCARDS = ("{replicate}", "{variant}", "{level}", "{iteration}", "{twin}")
+INSTABILITY_COPY = f"{RESULTS}/{EXPERIMENT.instability_dir(*WILDCARDS)}"
 
 
 rule train_instability_copy:
