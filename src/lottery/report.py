@@ -521,89 +521,90 @@ def draw_pixel_map(rows: list[dict[str, Any]], out: Mapping[str, PathLike]) -> N
     _save(fig, out["png"], out["svg"])
 
 
-def ticket_analyses_markdown(t: Mapping[str, pd.DataFrame]) -> list[str]:
-    """summary.md's paragraphs on the analyses of :data:`lottery.experiment.TICKET_ANALYSES` whose
-    tables ``t`` has."""
+def _heading(title: str, text: str) -> list[str]:
+    return ["", f"## {title}", "", text, ""]
+
+
+def _summary_instability(table: pd.DataFrame) -> list[str]:
+    lines = _heading(
+        "Instability (linear mode connectivity)",
+        "Two copies trained from the same start with different data orders; instability = the largest "
+        "test error on the straight path between them minus the mean of its ends' (mean over seeds, in "
+        "percentage points). Frankle et al. (ICML 2020) find LeNet-300-100 on MNIST stable (below ~2 "
+        "points) already at k = 0.",
+    )
+    for (variant, k), part in table.groupby(["variant", "k"], sort=True):
+        g = part.groupby("pm")["instability"].mean().sort_index(ascending=False)
+        stable = int((g < STABLE).sum())
+        cells = "; ".join(f"Pm {pm:g}%: {100 * v:.2f}" for pm, v in g.items())
+        lines.append(f"- {variant}, k = {k}: {cells} - stable at {stable} of {len(g)} levels")
+    return lines
+
+
+def _summary_supermasks(table: pd.DataFrame) -> list[str]:
+    lines = _heading(
+        "Supermasks (masks without training)",
+        "Test accuracy of each round's ticket mask on θ0 and on the signed constant (θ0's signs times "
+        "the layer's standard deviation), beside random masks of the same per-layer density (mean over "
+        "seeds; chance 10%). Zhou et al. (NeurIPS 2019): up to 86% on MNIST with learned masks.",
+    )
+    g = table.groupby(["mask", "weights", "pm"])["test_acc"].mean().reset_index()
+    for (mask, weights), part in g.groupby(["mask", "weights"], sort=False):
+        best = part.loc[part["test_acc"].idxmax()]
+        lowest = part.loc[part["pm"].idxmin()]
+        lines.append(
+            f"- {mask} mask on {'θ0' if weights == 'init' else 'the signed constant'}: best "
+            f"{best['test_acc']:.4f} at Pm {best['pm']:g}%; at Pm {lowest['pm']:g}%: {lowest['test_acc']:.4f}"
+        )
+    return lines
+
+
+def _summary_mask_overlap(table: pd.DataFrame) -> list[str]:
+    lines = _heading(
+        "Mask overlap",
+        "Jaccard overlap of ticket masks per layer, against chance (two independent random masks of the "
+        "same densities: d / (2 - d) when equal). Grosse & Backes (2020) report tickets overlapping "
+        "little beyond chance.",
+    )
+    for (comparison, layer), part in table.groupby(["comparison", "layer"], sort=True):
+        part = part.sort_values("pm", ascending=False)
+        cells = "; ".join(
+            f"Pm {r['pm']:g}%: {r['jaccard']:.3f} (chance {r['chance']:.3f})"
+            for _, r in part.iloc[:: max(1, len(part) // 4)].iterrows()
+        )
+        ratio = (part["jaccard"] / part["chance"]).median()
+        lines.append(f"- {comparison.replace('_', ' ')}, {layer}: {cells}; median {ratio:.2f}x chance")
+    return lines
+
+
+def _summary_pixel_map(table: pd.DataFrame) -> list[str]:
     from lottery.ticket_analyses import correlation
 
+    lines = _heading(
+        "The pixel map",
+        "For each input pixel, the fraction of its first-layer weights in the ticket (mean over seeds), "
+        "against the pixel's mean intensity over the training images.",
+    )
+    for round_, part in table.groupby("round", sort=True):
+        blank = part[part["mean_intensity"] == 0]["surviving"]
+        r = correlation(list(part["surviving"]), list(part["mean_intensity"]))
+        blank_text = (
+            f"{blank.mean():.3f} at the {len(blank)} always-blank pixels" if len(blank) else "no blank pixel"
+        )
+        lines.append(
+            f"- round {round_} (Pm {part['pm'].iloc[0]:g}%): {part['surviving'].mean():.3f} of fc1's "
+            f"weights survive on average, {blank_text}; correlation with mean intensity r = {r:.3f}"
+        )
+    return lines
+
+
+def ticket_analyses_markdown(t: Mapping[str, pd.DataFrame]) -> list[str]:
+    """summary.md's paragraphs on the analyses of :data:`lottery.experiment.TICKET_ANALYSES` whose
+    tables ``t`` has (a table with no rows says nothing)."""
+    from lottery.experiment import TICKET_ANALYSES
+
     lines: list[str] = []
-    if "instability" in t:
-        table = t["instability"]
-        lines += [
-            "",
-            "## Instability (linear mode connectivity)",
-            "",
-            "Two copies trained from the same start with different data orders; instability = the "
-            "largest test error on the straight path between them minus the mean of its ends' "
-            "(mean over seeds, in percentage points). Frankle et al. (ICML 2020) find LeNet-300-100 "
-            "on MNIST stable (below ~2 points) already at k = 0.",
-            "",
-        ]
-        for (variant, k), part in table.groupby(["variant", "k"], sort=True):
-            g = part.groupby("pm")["instability"].mean().sort_index(ascending=False)
-            stable = int((g < STABLE).sum())
-            cells = "; ".join(f"Pm {pm:g}%: {100 * v:.2f}" for pm, v in g.items())
-            lines.append(f"- {variant}, k = {k}: {cells} - stable at {stable} of {len(g)} levels")
-    if "supermasks" in t:
-        table = t["supermasks"]
-        lines += [
-            "",
-            "## Supermasks (masks without training)",
-            "",
-            "Test accuracy of each round's ticket mask on θ0 and on the signed constant (θ0's signs "
-            "times the layer's standard deviation), beside random masks of the same per-layer "
-            "density (mean over seeds; chance 10%). Zhou et al. (NeurIPS 2019): up to 86% on MNIST "
-            "with learned masks.",
-            "",
-        ]
-        g = table.groupby(["mask", "weights", "pm"])["test_acc"].mean().reset_index()
-        for (mask, weights), part in g.groupby(["mask", "weights"], sort=False):
-            best = part.loc[part["test_acc"].idxmax()]
-            lowest = part.loc[part["pm"].idxmin()]
-            lines.append(
-                f"- {mask} mask on {'θ0' if weights == 'init' else 'the signed constant'}: best "
-                f"{best['test_acc']:.4f} at Pm {best['pm']:g}%; "
-                f"at Pm {lowest['pm']:g}%: {lowest['test_acc']:.4f}"
-            )
-    if "mask_overlap" in t and len(t["mask_overlap"]):
-        table = t["mask_overlap"]
-        lines += [
-            "",
-            "## Mask overlap",
-            "",
-            "Jaccard overlap of ticket masks per layer, against chance (two independent random masks "
-            "of the same densities: d / (2 - d) when equal). Grosse & Backes (2020) report tickets "
-            "overlapping little beyond chance.",
-            "",
-        ]
-        for (comparison, layer), part in table.groupby(["comparison", "layer"], sort=True):
-            part = part.sort_values("pm", ascending=False)
-            cells = "; ".join(
-                f"Pm {r['pm']:g}%: {r['jaccard']:.3f} (chance {r['chance']:.3f})"
-                for _, r in part.iloc[:: max(1, len(part) // 4)].iterrows()
-            )
-            ratio = (part["jaccard"] / part["chance"]).median()
-            lines.append(f"- {comparison.replace('_', ' ')}, {layer}: {cells}; median {ratio:.2f}x chance")
-    if "pixel_map" in t:
-        table = t["pixel_map"]
-        lines += [
-            "",
-            "## The pixel map",
-            "",
-            "For each input pixel, the fraction of its first-layer weights in the ticket (mean over "
-            "seeds), against the pixel's mean intensity over the training images.",
-            "",
-        ]
-        for round_, part in table.groupby("round", sort=True):
-            blank = part[part["mean_intensity"] == 0]["surviving"]
-            r = correlation(list(part["surviving"]), list(part["mean_intensity"]))
-            blank_text = (
-                f"{blank.mean():.3f} at the {len(blank)} always-blank pixels"
-                if len(blank)
-                else "no always-blank pixel"
-            )
-            lines.append(
-                f"- round {round_} (Pm {part['pm'].iloc[0]:g}%): {part['surviving'].mean():.3f} of fc1's "
-                f"weights survive on average, {blank_text}; correlation with mean intensity r = {r:.3f}"
-            )
+    for name in TICKET_ANALYSES:
+        if name in t and len(t[name]):
+            lines += globals()[f"_summary_{name}"](t[name])
     return lines
