@@ -1,6 +1,6 @@
 """Faults: `kill -9` at random points, a killed run's orphans, altered artifacts. Run alone with
 `pytest -m faults`. Each workflow case runs a small experiment (one seed, two ticket rounds, the
-reinit and rewind controls, the analyses) on a temporary copy of `.test`."""
+reinit control, the analyses) on a temporary copy of `.test`."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.faults
 SMALL = {
     "seeds": {"split": 0, "init": [1]},
     "pruning": {"schedules": [{"rate": 0.2, "rounds": 2}], "sweep": {"ratios": [], "rounds": []}},
-    "variants": {"reinit": True, "random": False, "rewind_iterations": [50], "rounds": "auto"},
+    "variants": {"reinit": True, "random": False, "rewind_iterations": [], "rounds": "auto"},
     "analysis": {
         "bootstrap": 100,
         "paper": False,

@@ -12,12 +12,21 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from lottery import model, steps
 from lottery.data import MNIST_FILES
 from lottery.jobs import describe
 
-from .conftest import SAMPLE
+from .conftest import ROOT, SAMPLE
+
+# The committed sample's files and checksums (.test/config/config.yaml's data.files)
+SAMPLE_FILES = {
+    key: (spec["name"], spec["sha256"])
+    for key, spec in yaml.safe_load((ROOT / ".test" / "config" / "config.yaml").read_text())["data"][
+        "files"
+    ].items()
+}
 
 TRAINING = {
     "iterations": 200,
@@ -136,3 +145,24 @@ def test_a_job_writes_with_its_umask(inputs, tmp_path):
         run_job(job, umask=mask, check=True)
         modes[mask] = {Path(p).stat().st_mode & 0o777 for p in job["output"].values()}
     assert modes == {0o077: {0o600}, 0o022: {0o644}}
+
+
+def test_the_fetch_and_the_runs_table_start_without_pytorch(tmp_path):
+    """Jobs that need no PyTorch do not import it (a job's start is seconds shorter)."""
+    fetch = {
+        "input": {},
+        "output": {key: str(tmp_path / name) for key, (name, _) in SAMPLE_FILES.items()},
+        "params": {"files": {k: {"name": n, "sha256": s} for k, (n, s) in SAMPLE_FILES.items()},
+                   "sources": [str(SAMPLE)], "retries": 1, "timeout": 5},
+        "log": [str(tmp_path / "fetch.log")],
+    }  # fmt: skip
+    code = (
+        "import sys; from lottery import jobs; "
+        f"jobs.run('fetch_dataset', {fetch!r}); "
+        f"jobs.run('collect_runs', {{'input': {{'metrics': []}}, 'output': {{'runs': {str(tmp_path / 'runs.csv')!r}}}, "
+        "'params': {'experiment': 'x'}}); "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert all(Path(p).is_file() for p in fetch["output"].values())
+    assert (tmp_path / "runs.csv").is_file()

@@ -1,121 +1,23 @@
-"""MNIST-format data: download with checksum verification, IDX decoding, split and normalisation.
-
-Checksums are of the *decompressed* IDX content: mirrors recompress the files (other gzip headers),
-so only the content's hash holds for every mirror.
-"""
+"""MNIST-format data: IDX decoding, split and normalisation (fetching, with checksum verification:
+:mod:`lottery.fetch`)."""
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import math
 import os
-import time
-import urllib.error
-import urllib.request
-import zlib
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from lottery import schema
 from lottery.desc import Architecture
+from lottery.fetch import MNIST_FILES, DataError, decompress, fetch_file, sha256
 from lottery.io import load_tensors, remake_hint, write_bytes
-from lottery.logs import Explained
 
-# The official files and the sha256 of their decompressed content: the schema's default data.files.
-MNIST_FILES = {key: (spec["name"], spec["sha256"]) for key, spec in schema.default("data.files").items()}
+__all__ = ["MNIST_FILES", "DataError", "decompress", "fetch_file", "sha256"]  # also here, for callers
 
 IDX_UBYTE = 0x08
-
-
-class DataError(Explained, ValueError):
-    """A dataset file could not be obtained, verified or decoded."""
-
-
-def decompress(raw: bytes, name: str) -> bytes:
-    """Gunzip ``raw``; plain (already decompressed) IDX content is returned unchanged."""
-    if raw[:2] != b"\x1f\x8b":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (EOFError, OSError, zlib.error) as e:
-        raise DataError(f"{name}: truncated or corrupt gzip data ({e})") from e
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _read_source(source: str, name: str, timeout: float) -> bytes:
-    if "://" in source and not source.startswith("file://"):
-        url = source.rstrip("/") + "/" + name
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.read()
-    folder = Path(source.removeprefix("file://"))
-    return (folder / name).read_bytes()
-
-
-def fetch_file(
-    name: str,
-    expected_sha256: str,
-    sources: Sequence[str],
-    dest: str | os.PathLike,
-    retries: int = 3,
-    timeout: float = 60.0,
-    backoff: float = 2.0,
-    read: Callable[[str, str, float], bytes] = _read_source,
-) -> str:
-    """Fetch ``name`` from the first source whose copy verifies; write it to ``dest`` atomically.
-
-    A source is a folder, a ``file://`` folder, or an http(s) base URL. Network errors are retried
-    ``retries`` times with exponential backoff; a checksum or format failure moves to the next source
-    at once. Returns the source used. Raises :class:`DataError` naming the file and every source tried.
-    """
-    if not sources:
-        raise DataError(f"{name}: no source to fetch it from")
-    failures = []
-    for source in sources:
-        is_remote = "://" in source and not source.startswith("file://")
-        attempts = retries if is_remote else 1
-        for attempt in range(1, attempts + 1):
-            try:
-                raw = read(source, name, timeout)
-            except urllib.error.HTTPError as e:
-                failures.append(f"{source} (attempt {attempt}/{attempts}): {e}")
-                if e.code < 500:  # 404 and the like: asking again gives the same answer
-                    break
-                if attempt < attempts:
-                    time.sleep(backoff ** (attempt - 1))
-                continue
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
-                failures.append(f"{source} (attempt {attempt}/{attempts}): {e}")
-                if attempt < attempts:
-                    time.sleep(backoff ** (attempt - 1))
-                continue
-            except OSError as e:
-                failures.append(f"{source}: {e}")
-                break
-            try:
-                content = decompress(raw, name)
-            except DataError as e:
-                failures.append(f"{source}: {e}")
-                break
-            actual = sha256(content)
-            if actual != expected_sha256:
-                failures.append(
-                    f"{source}: sha256 of decompressed content is {actual}, expected {expected_sha256}"
-                )
-                break
-            write_bytes(dest, raw)
-            return source
-    raise DataError(
-        f"could not fetch {name}; sources tried:\n  " + "\n  ".join(failures) + "\n"
-        f"Without a network, use a local copy: a folder holding the {len(MNIST_FILES)} files, given as "
-        '--config \'data={"source": "/path/to/folder"}\' (data.source in config/README.md)'
-    )
 
 
 def parse_idx(content: bytes, name: str, ndim: int) -> torch.Tensor:

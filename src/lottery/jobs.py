@@ -18,9 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-
-from lottery import owner, runs, steps, ticket_analyses
+from lottery import fetch, owner, runs
 from lottery.desc import Architecture, Network, Replicate, TrainingHparams, from_params, network_from_params
 from lottery.logs import Explained, log, setup_logging
 
@@ -36,11 +34,15 @@ class Job:
     log: list[str] = field(default_factory=list)
     threads: int = 1
 
-    def start(self) -> None:
+    def start(self, uses_torch: bool = True) -> None:
         """Before any job (:func:`run`): log to the rule's ``log:`` file; pin PyTorch to the job's
-        threads so that ``--cores N`` runs N jobs side by side without oversubscribing the CPU."""
+        threads so that ``--cores N`` runs N jobs side by side without oversubscribing the CPU (a job
+        that needs no PyTorch does not import it: its start is seconds shorter)."""
         setup_logging(self.log[0] if self.log else None)
-        torch.set_num_threads(self.threads)
+        if uses_torch:
+            import torch
+
+            torch.set_num_threads(self.threads)
 
     @property
     def hparams(self) -> TrainingHparams:
@@ -73,10 +75,12 @@ def fetch_dataset(job: Job) -> None:
     """Fetch and verify the dataset's IDX files (``params["sources"]``: the offline folder or the
     mirrors, set by the script from the config)."""
     p = job.params
-    steps.fetch_dataset(job.output, p["files"], p["sources"], p["retries"], p["timeout"])
+    fetch.fetch_dataset(job.output, p["files"], p["sources"], p["retries"], p["timeout"])
 
 
 def decode_dataset(job: Job) -> None:
+    from lottery import steps
+
     files = job.params.get("files", {})
     steps.decode_dataset(
         job.input, job.output["dataset"], {key: spec["sha256"] for key, spec in files.items()}
@@ -84,6 +88,8 @@ def decode_dataset(job: Job) -> None:
 
 
 def split_dataset(job: Job) -> None:
+    from lottery import steps
+
     p = job.params
     steps.split_dataset(
         job.input["dataset"],
@@ -97,6 +103,8 @@ def split_dataset(job: Job) -> None:
 
 def initialise(job: Job) -> None:
     """θ0 (or the reinit control's weights) from the architecture and a seed."""
+    from lottery import steps
+
     steps.initialise(job.architecture, seed=job.params["seed"], out=job.output["init"])
 
 
@@ -106,11 +114,15 @@ def collect_runs(job: Job) -> None:
 
 def train_dense(job: Job) -> None:
     """Round 0: the dense network trained from θ0."""
+    from lottery import steps
+
     steps.train_dense(init=job.input["init"], outputs=job.output, **job.data())
 
 
 def train_ticket(job: Job) -> None:
     """One pruning round: prune round k-1's network, rewind to θ0, train."""
+    from lottery import steps
+
     steps.train_ticket_round(
         previous_weights=job.input["previous_weights"],
         previous_mask=job.input["previous_mask"],
@@ -123,6 +135,8 @@ def train_ticket(job: Job) -> None:
 
 def train_control(job: Job) -> None:
     """A control variant (``params["variant"]``) of a ticket round, with what the round left."""
+    from lottery import steps
+
     steps.train_control(
         variant=job.params["variant"],
         inputs=job.input,
@@ -135,6 +149,8 @@ def train_control(job: Job) -> None:
 
 def train_instability_copy(job: Job) -> None:
     """A copy of a network for the instability analysis (``params["variant"]``, ``params["copy"]``)."""
+    from lottery import steps
+
     network = job.params.get("network")
     steps.train_instability_copy(
         variant=job.params["variant"],
@@ -156,6 +172,8 @@ def _by_replicate(paths: list[str], replicates: list[str]) -> dict[str, list[str
 
 
 def instability(job: Job) -> None:
+    from lottery import ticket_analyses
+
     pairs = [
         ids | {"a": a, "b": b}
         for ids, a, b in zip(job.params["pairs"], job.input["a"], job.input["b"], strict=True)
@@ -166,6 +184,8 @@ def instability(job: Job) -> None:
 
 
 def supermasks(job: Job) -> None:
+    from lottery import ticket_analyses
+
     replicates = {r.name: r for r in (from_params(Replicate, p) for p in job.params["replicates"])}
     names = list(replicates)
     ticket_analyses.write_supermasks(
@@ -179,12 +199,16 @@ def supermasks(job: Job) -> None:
 
 
 def mask_overlap(job: Job) -> None:
+    from lottery import ticket_analyses
+
     names = job.params["replicates"]
     oneshot = _by_replicate(job.input.get("oneshot") or [], names) or None
     ticket_analyses.write_mask_overlap(_by_replicate(job.input["iterative"], names), oneshot, job.output)
 
 
 def pixel_map(job: Job) -> None:
+    from lottery import ticket_analyses
+
     names, rounds = job.params["replicates"], job.params["rounds"]
     by_replicate = _by_replicate(job.input["masks"], names)
     masks = {r: [by_replicate[name][i] for name in names] for i, r in enumerate(rounds)}
@@ -193,6 +217,8 @@ def pixel_map(job: Job) -> None:
 
 def train_rewind_point(job: Job) -> None:
     """θk: the dense network after k iterations."""
+    from lottery import steps
+
     steps.rewind_point(
         init=job.input["init"],
         iteration=int(job.wildcards["iteration"]),
@@ -247,12 +273,16 @@ def run_script(name: str, snakemake: Any, **params: Any) -> None:
         sys.exit(f"job {name} failed: {error}")
 
 
+# Jobs that import no PyTorch (nor the package's modules that need it).
+WITHOUT_TORCH = frozenset({"fetch_dataset", "collect_runs"})
+
+
 def run(name: str, description: Mapping[str, Any]) -> None:
     """Run the job ``name`` (a key of :data:`JOBS`) from its description (see :func:`describe`)."""
     if name not in JOBS:
         raise ValueError(f"unknown job {name!r}: expected one of {sorted(JOBS)}")
     job = Job(**description)
-    job.start()
+    job.start(uses_torch=name not in WITHOUT_TORCH)
     started, cpu_started = time.perf_counter(), time.process_time()
     watching = owner.watch()
     try:

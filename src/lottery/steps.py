@@ -8,7 +8,7 @@ table in :mod:`lottery.runs`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -23,21 +23,6 @@ from lottery.training import make_trainer, train
 
 PathLike = str | os.PathLike
 CURVE_COLUMNS = ("iteration", "train_loss", "val_loss", "val_acc", "test_loss", "test_acc")
-
-
-@step
-def fetch_dataset(
-    outputs: Mapping[str, PathLike],
-    files: Mapping[str, Mapping[str, str]],
-    sources: Sequence[str],
-    retries: int,
-    timeout: float,
-) -> None:
-    """Fetch and verify each file; ``outputs`` and ``files`` are keyed by ``train_images`` etc."""
-    for key, dest in outputs.items():
-        spec = files[key]
-        used = data.fetch_file(spec["name"], spec["sha256"], sources, dest, retries, timeout)
-        log.info("%s: verified %s from %s", key, spec["name"], used)
 
 
 @step
