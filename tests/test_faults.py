@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -88,15 +89,21 @@ def wait_gone(workdir: Path, seconds: float = 30) -> None:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory) -> dict[str, bytes]:
+def uninterrupted_run(tmp_path_factory) -> Path:
     workdir = small_workdir(tmp_path_factory.mktemp("uninterrupted"))
     result = run(workdir)
     assert result.returncode == 0, result.stderr[-5000:]
-    return result_files(workdir)
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(uninterrupted_run) -> dict[str, bytes]:
+    return result_files(uninterrupted_run)
 
 
 def test_random_kills_then_a_rerun_give_the_uninterrupted_results(uninterrupted, tmp_path):
-    """≥ 10 `kill -9` of Snakemake or a job's script, at random times; each killed run is followed by a rerun; the last one ends byte-identical."""
+    """≥ 10 `kill -9` of Snakemake or a job's script, at random times; each killed run is followed
+    by a rerun; the last one ends byte-identical."""
     seed = int(os.environ.get("LOTTERY_FAULT_SEED", "20261202"))
     print(f"kill points from random.Random({seed}) (set LOTTERY_FAULT_SEED to change)")
     rng = random.Random(seed)
@@ -174,11 +181,14 @@ def test_an_artifact_altered_in_place_is_refused_naming_it(tmp_path):
         load_tensors(path)
 
 
-def test_an_artifact_altered_in_the_workflow_is_refused_by_the_next_job(uninterrupted, tmp_path):
-    """A ticket round's mask altered in place (same size, newer mtime): the rerun's next job refuses it
-    and the log names the file and says how to make it again, which gives the uninterrupted results."""
-    workdir = small_workdir(tmp_path)
-    assert run(workdir).returncode == 0
+def test_an_artifact_altered_in_the_workflow_is_refused_by_the_next_job(
+    uninterrupted_run, uninterrupted, tmp_path
+):
+    """A ticket round's mask altered in place (same size, newer mtime) in a copy of a finished run: the
+    rerun's next job refuses it and the log names the file and says how to make it again, which gives
+    the uninterrupted results."""
+    workdir = tmp_path / "altered"
+    shutil.copytree(uninterrupted_run, workdir, symlinks=True)
     mask = workdir / RESULTS / "seed-1" / "rate-0.2" / "ticket" / "round-1" / "mask.safetensors"
     data = bytearray(mask.read_bytes())
     data[-1] ^= 0x01
