@@ -23,11 +23,15 @@ from .test_workflow import RESULTS, copy_test_dir, snakemake
 
 pytestmark = pytest.mark.slurm
 
-# A cut-down tiny config: one seed, two rounds of 20%, the reinit control; 5 cluster jobs.
+# A cut-down tiny config: one seed, two rounds of 20%, the reinit control, none of the analyses of
+# what the tickets are; 5 cluster jobs.
 OVERLAY = {
     "seeds": {"init": [1]},
     "pruning": {"schedules": [{"rate": 0.2, "rounds": 2}], "sweep": {"ratios": [], "rounds": []}},
     "variants": {"reinit": True, "random": False, "rewind_iterations": []},
+    "analysis": {
+        name: {"enabled": False} for name in ("instability", "supermasks", "mask_overlap", "pixel_map")
+    },
 }
 CLUSTER_RULES = {"train_dense": 1, "train_ticket": 2, "train_reinit": 2}
 

@@ -1,4 +1,4 @@
-"""The workflow's jobs that need PyTorch, each from a plain description of its Snakemake job.
+"""The workflow's jobs, each from a plain description of its Snakemake job.
 
 A rule's script is one line, :func:`run_script`: :func:`describe` takes what the job gets from the
 ``snakemake`` object (file names, params, wildcards, threads) as plain values, a :class:`Job`, and
