@@ -40,3 +40,16 @@ def with_background(data, fraction=0.8, seed=0):
 @pytest.fixture
 def tiny_data() -> TensorData:
     return synthetic_data()
+
+
+# The longest files first: with two files at a time (pytest-xdist, pyproject's addopts), none is left
+# running alone at the end.
+LONGEST_FIRST = ("test_workflow.py", "test_slurm.py", "test_faults.py", "test_bad_input.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: each file's own order is kept
