@@ -52,9 +52,9 @@ def _setup(threads: int) -> None:
 
 
 def _tensor_data(data_dir: Path, validation_size: int):
-    from lottery import data
+    from lottery import data, fetch
 
-    files = {key: data_dir / name for key, (name, _) in data.MNIST_FILES.items()}
+    files = {key: data_dir / name for key, (name, _) in fetch.MNIST_FILES.items()}
     dataset = data.decode_dataset(files)
     n = len(dataset["train_labels"])
     split = data.make_split(dataset, validation_size or (5000 if n >= 20_000 else n // 5), seed=0)

@@ -4,8 +4,8 @@ import urllib.error
 import pytest
 import torch
 
-from lottery import data
-from lottery.data import DataError
+from lottery import data, fetch
+from lottery.fetch import DataError
 
 from .conftest import SAMPLE
 
@@ -24,9 +24,9 @@ def _labels_gz(values=(1, 2, 3)) -> bytes:
 
 def test_offline_folder_fetch_and_decode(tmp_path):
     outputs = {}
-    for key, (name, _) in data.MNIST_FILES.items():
+    for key, (name, _) in fetch.MNIST_FILES.items():
         dest = tmp_path / name
-        used = data.fetch_file(name, SAMPLE_SUMS[key], [str(SAMPLE)], dest)
+        used = fetch.fetch_file(name, SAMPLE_SUMS[key], [str(SAMPLE)], dest)
         assert used == str(SAMPLE)
         outputs[key] = dest
     tensors = data.decode_dataset(outputs)
@@ -37,8 +37,8 @@ def test_offline_folder_fetch_and_decode(tmp_path):
 
 
 def test_file_url_source_works(tmp_path):
-    key, (name, _) = "test_labels", data.MNIST_FILES["test_labels"]
-    assert data.fetch_file(name, SAMPLE_SUMS[key], [f"file://{SAMPLE}"], tmp_path / name)
+    key, (name, _) = "test_labels", fetch.MNIST_FILES["test_labels"]
+    assert fetch.fetch_file(name, SAMPLE_SUMS[key], [f"file://{SAMPLE}"], tmp_path / name)
 
 
 def test_checksum_mismatch_names_file_and_source(tmp_path):
@@ -46,7 +46,7 @@ def test_checksum_mismatch_names_file_and_source(tmp_path):
     (tmp_path / "src" / NAME).write_bytes(_labels_gz())
     dest = tmp_path / "out" / NAME
     with pytest.raises(DataError) as err:
-        data.fetch_file(NAME, "0" * 64, [str(tmp_path / "src")], dest)
+        fetch.fetch_file(NAME, "0" * 64, [str(tmp_path / "src")], dest)
     message = str(err.value)
     assert NAME in message and str(tmp_path / "src") in message and "sha256" in message
     assert not dest.exists()
@@ -56,7 +56,7 @@ def test_checksum_mismatch_names_file_and_source(tmp_path):
 def test_truncated_gzip_is_reported(tmp_path):
     (tmp_path / NAME).write_bytes(_labels_gz(tuple(range(200)))[:-20])
     with pytest.raises(DataError, match="truncated or corrupt gzip"):
-        data.fetch_file(NAME, "0" * 64, [str(tmp_path)], tmp_path / "out.gz")
+        fetch.fetch_file(NAME, "0" * 64, [str(tmp_path)], tmp_path / "out.gz")
     assert not (tmp_path / "out.gz").exists()
     with pytest.raises(DataError, match=f"{NAME}: truncated"):
         data.read_idx_file(tmp_path / NAME, 1)
@@ -83,14 +83,14 @@ def test_idx_size_mismatch_is_reported(tmp_path):
 
 def test_missing_file_in_every_source(tmp_path):
     with pytest.raises(DataError, match=f"could not fetch {NAME}") as err:
-        data.fetch_file(NAME, "0" * 64, [str(tmp_path / "a"), str(tmp_path / "b")], tmp_path / "o")
+        fetch.fetch_file(NAME, "0" * 64, [str(tmp_path / "a"), str(tmp_path / "b")], tmp_path / "o")
     assert str(tmp_path / "a") in str(err.value) and str(tmp_path / "b") in str(err.value)
 
 
 def test_mirrors_tried_in_order_with_retries(tmp_path):
     """No network: a fake reader stands in for urllib."""
     payload = _labels_gz()
-    digest = data.sha256(gzip.decompress(payload))
+    digest = fetch.sha256(gzip.decompress(payload))
     calls = []
 
     def read(source, name, timeout):
@@ -101,7 +101,7 @@ def test_mirrors_tried_in_order_with_retries(tmp_path):
             raise TimeoutError("timed out")
         return payload
 
-    used = data.fetch_file(NAME, digest, ["https://first.example/", "https://second.example/"],
+    used = fetch.fetch_file(NAME, digest, ["https://first.example/", "https://second.example/"],
                            tmp_path / NAME, retries=3, backoff=0.0, read=read)  # fmt: skip
     assert used == "https://second.example/"
     assert calls == ["https://first.example/"] * 3 + ["https://second.example/"] * 2
@@ -113,7 +113,7 @@ def test_all_mirrors_failing_lists_every_attempt(tmp_path):
         raise urllib.error.URLError("no route")
 
     with pytest.raises(DataError) as err:
-        data.fetch_file(NAME, "0" * 64, ["https://a.example/", "https://b.example/"],
+        fetch.fetch_file(NAME, "0" * 64, ["https://a.example/", "https://b.example/"],
                         tmp_path / NAME, retries=2, backoff=0.0, read=read)  # fmt: skip
     message = str(err.value)
     assert message.count("https://a.example/") == 2 and message.count("https://b.example/") == 2
@@ -135,7 +135,7 @@ def test_split_is_seeded_disjoint_and_complete():
 def test_normalisation_uses_training_statistics(tmp_path):
     from lottery.io import save_tensors
 
-    files = {k: SAMPLE / name for k, (name, _) in data.MNIST_FILES.items()}
+    files = {k: SAMPLE / name for k, (name, _) in fetch.MNIST_FILES.items()}
     dataset = data.decode_dataset(files)
     split = data.make_split(dataset, 100, seed=0)
     save_tensors(tmp_path / "d.safetensors", dataset)
@@ -153,7 +153,7 @@ def test_normalisation_uses_training_statistics(tmp_path):
 
 def _sample_with(tmp_path, key: str, change) -> dict:
     """The committed sample's files, with ``change`` applied to the decoded tensor ``key``."""
-    files = {k: SAMPLE / name for k, (name, _) in data.MNIST_FILES.items()}
+    files = {k: SAMPLE / name for k, (name, _) in fetch.MNIST_FILES.items()}
     tensor = data.read_idx_file(files[key], 3 if key.endswith("images") else 1).clone()
     change(tensor)
     files[key] = tmp_path / f"{key}.gz"
@@ -198,7 +198,7 @@ def test_an_experiment_that_does_not_fit_the_data_is_refused_before_training(
 ):
     from lottery.desc import Architecture
 
-    dataset = data.decode_dataset({k: SAMPLE / name for k, (name, _) in data.MNIST_FILES.items()})
+    dataset = data.decode_dataset({k: SAMPLE / name for k, (name, _) in fetch.MNIST_FILES.items()})
     with pytest.raises(DataError, match=message):
         data.check_fits(dataset, "sample", Architecture(**arch), validation_size, batch_size)
     data.check_fits(dataset, "sample", Architecture(), 200, 800)  # fits
@@ -216,7 +216,7 @@ def test_a_permanent_http_error_is_not_retried(tmp_path):
             return payload
         raise urllib.error.HTTPError(source + name, code, "nope", {}, None)
 
-    used = data.fetch_file(NAME, data.sha256(gzip.decompress(payload)), ["https://a.example/", "https://b.example/"],
+    used = fetch.fetch_file(NAME, fetch.sha256(gzip.decompress(payload)), ["https://a.example/", "https://b.example/"],
                            tmp_path / NAME, retries=3, backoff=0.0, read=read)  # fmt: skip
     assert used == "https://b.example/"
     assert calls == ["https://a.example/"] + ["https://b.example/"] * 2
@@ -230,5 +230,5 @@ def test_a_cached_file_replaced_after_its_fetch_is_refused_at_decode(tmp_path):
         DataError, match=r"train_labels\.gz: sha256 of decompressed content is .* changed since"
     ):
         data.decode_dataset(files, sums)
-    original = {k: SAMPLE / name for k, (name, _) in data.MNIST_FILES.items()}
+    original = {k: SAMPLE / name for k, (name, _) in fetch.MNIST_FILES.items()}
     assert data.decode_dataset(original, sums)["train_labels"].shape == (1000,)

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from lottery import model, steps
-from lottery.data import MNIST_FILES
+from lottery.fetch import MNIST_FILES
 from lottery.jobs import describe
 
 from .conftest import ROOT, SAMPLE

@@ -31,11 +31,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from lottery import data  # PyTorch: only for the sample
+    from lottery.fetch import MNIST_FILES
 
-    files = {key: f"{args.source}/{name}" for key, (name, _) in data.MNIST_FILES.items()}
+    files = {key: f"{args.source}/{name}" for key, (name, _) in MNIST_FILES.items()}
     sums = data.write_sample(data.decode_dataset(files), args.out, args.train, args.test)
     for key, digest in sums.items():
-        print(f"{key}: {{name: {data.MNIST_FILES[key][0]}, sha256: {digest}}}")
+        print(f"{key}: {{name: {MNIST_FILES[key][0]}, sha256: {digest}}}")
     return 0
 
 

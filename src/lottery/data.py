@@ -12,10 +12,8 @@ from pathlib import Path
 import torch
 
 from lottery.desc import Architecture
-from lottery.fetch import MNIST_FILES, DataError, decompress, fetch_file, sha256
+from lottery.fetch import MNIST_FILES, DataError, decompress, sha256
 from lottery.io import load_tensors, remake_hint, write_bytes
-
-__all__ = ["MNIST_FILES", "DataError", "decompress", "fetch_file", "sha256"]  # also here, for callers
 
 IDX_UBYTE = 0x08
 

@@ -176,7 +176,7 @@ class Experiment:
                 )
 
     def _check_ticket_analyses(self) -> None:
-        wanted = [name for name in TICKET_ANALYSES if name in self.ticket_analyses]
+        wanted = self.ticket_analyses
         if not wanted:
             return
         reference = self.reference_schedule
@@ -222,10 +222,9 @@ class Experiment:
     def oneshot_reference(self) -> Schedule | None:
         """The one-shot schedule at the reference schedule's levels, if the experiment has one."""
         reference = self.reference_schedule
-        for s in self.schedules.values():
-            if reference is not None and s.oneshot and s.rate == reference.rate:
-                return s
-        return None
+        if reference is None:
+            return None
+        return next((s for s in self.schedules.values() if s.oneshot and s.rate == reference.rate), None)
 
     def ticket_mask(self, replicate: str, round_: int, schedule: Schedule | None = None) -> str:
         """The mask of a ticket round of the reference (or given) schedule; round 0: all ones."""

@@ -127,6 +127,15 @@ def section_random_states(runs: pd.DataFrame, out: Mapping[str, PathLike], param
     _save(fig, out["png"], out["svg"], NO_SWEEP if best.empty else None)
 
 
+def _pm_axis(ax: plt.Axes, pms: pd.Series) -> None:
+    ax.set_xscale("log")
+    ticks = [t for t in (*paper.CURVE_LEVELS, 1) if pms.empty or pms.min() * 0.9 <= t]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
+    ax.invert_xaxis()
+    ax.set_xlabel("percent of weights remaining (Pm)")
+
+
 def _pm_panels(
     curves: list[tuple[str, pd.DataFrame]], out: Mapping[str, PathLike], empty_note: str | None = None
 ) -> None:
@@ -143,12 +152,8 @@ def _pm_panels(
             mean = part[f"{metric}_mean"]
             err = [mean - part[f"{metric}_min"], part[f"{metric}_max"] - mean]
             ax.errorbar(part["pm"], mean, yerr=err, marker="o", capsize=3, label=label)
-        ax.set_xscale("log")
-        ticks = [t for t in (*paper.CURVE_LEVELS, 1) if pms.empty or pms.min() * 0.9 <= t]
-        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-        ax.minorticks_off()
-        ax.invert_xaxis()
-        ax.set(title=title, xlabel="percent of weights remaining (Pm)", ylabel=title)
+        _pm_axis(ax, pms)
+        ax.set(title=title, ylabel=title)
     if curves:
         axes[0].legend()
     _save(fig, out["png"], out["svg"], empty_note if not curves else None)
@@ -406,15 +411,6 @@ def _band(ax: plt.Axes, part: pd.DataFrame, label: str, colour: Any, style: str 
 STABLE = 0.02  # Frankle et al. (ICML 2020) call a network stable when its instability is below ~2%
 
 
-def _pm_axis(ax: plt.Axes, pms: pd.Series) -> None:
-    ax.set_xscale("log")
-    ticks = [t for t in (*paper.CURVE_LEVELS, 1) if pms.empty or pms.min() * 0.9 <= t]
-    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-    ax.minorticks_off()
-    ax.invert_xaxis()
-    ax.set_xlabel("percent of weights remaining (Pm)")
-
-
 def _mean_band(ax: plt.Axes, part: pd.DataFrame, x: str, y: str, label: str, **style: Any) -> None:
     """Mean over replicates with a min/max band."""
     g = part.groupby(x, sort=True)[y].agg(["mean", "min", "max"]).reset_index()
@@ -497,24 +493,24 @@ def draw_mask_overlap(rows: list[dict[str, Any]], out: Mapping[str, PathLike]) -
 
 
 def draw_pixel_map(rows: list[dict[str, Any]], out: Mapping[str, PathLike]) -> None:
-    from lottery.ticket_analyses import IMAGE_SIDE
-
     table = pd.DataFrame(rows)
     _write_csv(table, out["table"])
     rounds = sorted(table["round"].unique())
-    side = IMAGE_SIDE if len(table) // len(rounds) == IMAGE_SIDE**2 else None
+
+    def image(part: pd.DataFrame, column: str) -> pd.DataFrame:  # the pixels at their (row, col)
+        return part.pivot(index="row", columns="col", values=column)
+
     fig, axes = plt.subplots(1, len(rounds) + 1, figsize=(3 * (len(rounds) + 1), 3.4))
     first = table[table["round"] == rounds[0]]
-    shape = (side, side) if side else (1, len(first))
-    image = axes[0].imshow(first["mean_intensity"].to_numpy().reshape(shape), cmap="gray")
+    drawn = axes[0].imshow(image(first, "mean_intensity"), cmap="gray")
     axes[0].set_title("mean intensity")
-    fig.colorbar(image, ax=axes[0], fraction=0.046)
+    fig.colorbar(drawn, ax=axes[0], fraction=0.046)
     top = table["surviving"].max()
     for ax, round_ in zip(axes[1:], rounds, strict=True):
         part = table[table["round"] == round_]
-        image = ax.imshow(part["surviving"].to_numpy().reshape(shape), cmap="viridis", vmin=0, vmax=top)
+        drawn = ax.imshow(image(part, "surviving"), cmap="viridis", vmin=0, vmax=top)
         ax.set_title(f"round {round_}: Pm {part['pm'].iloc[0]:g}%")
-    fig.colorbar(image, ax=list(axes[1:]), fraction=0.046, label="fraction of fc1 weights surviving")
+    fig.colorbar(drawn, ax=list(axes[1:]), fraction=0.046, label="fraction of fc1 weights surviving")
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -578,8 +574,6 @@ def _summary_mask_overlap(table: pd.DataFrame) -> list[str]:
 
 
 def _summary_pixel_map(table: pd.DataFrame) -> list[str]:
-    from lottery.ticket_analyses import correlation
-
     lines = _heading(
         "The pixel map",
         "For each input pixel, the fraction of its first-layer weights in the ticket (mean over seeds), "
@@ -587,7 +581,7 @@ def _summary_pixel_map(table: pd.DataFrame) -> list[str]:
     )
     for round_, part in table.groupby("round", sort=True):
         blank = part[part["mean_intensity"] == 0]["surviving"]
-        r = correlation(list(part["surviving"]), list(part["mean_intensity"]))
+        r = part["surviving"].corr(part["mean_intensity"])
         blank_text = (
             f"{blank.mean():.3f} at the {len(blank)} always-blank pixels" if len(blank) else "no blank pixel"
         )

@@ -19,7 +19,6 @@ its own, as jobs of their own). Each writes a table, a figure and lines of ``sum
 from __future__ import annotations
 
 import itertools
-import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -33,7 +32,6 @@ from lottery.logs import log, step
 from lottery.training import as_evaluation_inputs, evaluate
 
 PathLike = str | os.PathLike
-CHANCE_ACCURACY = 0.1  # ten balanced classes
 IMAGE_SIDE = 28
 
 
@@ -301,14 +299,3 @@ def write_pixel_map(
     rows = pixel_rows(masks, mean_intensity(dataset, split))
     report.draw_pixel_map(rows, out)
     log.info("pixel map of rounds %s", sorted(masks))
-
-
-def correlation(a: Sequence[float], b: Sequence[float]) -> float:
-    """Pearson's r (nan where either is constant)."""
-    n = len(a)
-    ma, mb = sum(a) / n, sum(b) / n
-    sa = math.sqrt(sum((v - ma) ** 2 for v in a))
-    sb = math.sqrt(sum((v - mb) ** 2 for v in b))
-    if sa == 0 or sb == 0:
-        return math.nan
-    return sum((u - ma) * (v - mb) for u, v in zip(a, b, strict=True)) / (sa * sb)
