@@ -127,7 +127,9 @@ def test_the_paper_experiment():
     assert e.control_rounds(e.schedules["oneshot-rate-0.2"]) == []
     assert e.curve_rounds() == set(e.test_curve_rounds)
     assert e.training_at(0).test_every == 100 and e.training_at(1).test_every == 0
-    assert len(e.ticket_dirs() + e.control_dirs()) // len(e.replicates) == 80  # 81 with the dense one
+    # 140 per seed, 141 with the dense one: 40 tickets, 3 reinits and 2 random masks at 20 levels
+    assert e.controls == ("reinit", "reinit-draw-2", "reinit-draw-3", "random", "random-draw-2")
+    assert len(e.ticket_dirs() + e.control_dirs()) // len(e.replicates) == 140
     every = Experiment.from_config(_config("config/paper.yaml", variants={"rounds": "final"}))
     assert every.control_rounds(every.schedules["rate-0.2"]) == [20]
 

@@ -12,6 +12,7 @@ change). The defaults equal the config schema's (``workflow/schemas/config.schem
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -59,6 +60,11 @@ def _coerce(kind: str, value: Any) -> Any:
     if kind.startswith("tuple"):
         return tuple(value)
     return value
+
+
+def derived_seed(key: str) -> int:
+    """A 63-bit seed from a text key, independent of Python's hash randomisation."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") >> 1
 
 
 def recorded(piece: Any) -> dict[str, Any]:
@@ -222,6 +228,13 @@ class Replicate:
     def reinit_seed(self) -> int:
         return self.init_seed + self.controls_offset
 
+    def reinit_draw_seed(self, draw: int) -> int:
+        """The seed of the reinit control's ``draw``-th initialisation: :attr:`reinit_seed` for the
+        first, a hash of it and the draw for the others (no other seed of the experiment is hit)."""
+        if draw < 1:
+            raise ValueError(f"draws are numbered from 1, got {draw}")
+        return self.reinit_seed if draw == 1 else derived_seed(f"{self.reinit_seed}/draw-{draw}")
+
     @property
     def random_mask_seed(self) -> int:
         return self.init_seed + 2 * self.controls_offset
@@ -281,11 +294,12 @@ class Network:
     rewind_iteration: int | None = None
     reinit_seed: int | None = None
     mask_seed: int | None = None
+    draw: int | None = None  # which draw of a random control (reinit, random): 1, 2, ...
 
     # The identity's columns in runs.csv, in the order of the table (see lottery.runs).
     SCHEDULE_COLUMNS = ("variant", "method", "schedule", "rate", "output_rate", "schedule_ratio",
                         "schedule_rounds", "round", "requested_ratio")  # fmt: skip
-    CONTROL_COLUMNS = ("rewind_iteration", "reinit_seed", "mask_seed")
+    CONTROL_COLUMNS = ("rewind_iteration", "reinit_seed", "mask_seed", "draw")
 
     @classmethod
     def ticket(cls, schedule: Schedule, round_: int, method: str) -> Network:

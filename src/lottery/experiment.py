@@ -117,8 +117,9 @@ class Experiment:
     method: str
     schedules: dict[str, Schedule]
     replicates: dict[str, Replicate]  # by folder, seed-<s>
-    controls: tuple[str, ...]  # the control folders: reinit, random, rewind-<k>...
+    controls: tuple[str, ...]  # the control folders: reinit, reinit-draw-2, random, rewind-<k>...
     control_rounds_mode: str  # variants.rounds: auto, final or every
+    draws: Mapping[str, int]  # variants.draws: networks per ticket of each drawn variant
     analysis: Mapping[str, Any]  # the runs table's statistics (analysis.max_ratio, bootstrap, ...)
     # What the tickets are (lottery.ticket_analyses), each an analysis.<name>.enabled switch
     instability: Instability = dataclasses.field(default_factory=Instability)
@@ -149,6 +150,7 @@ class Experiment:
             replicates={r.name: r for r in replicates(config)},
             controls=tuple(variants.enabled_directories(config["variants"])),
             control_rounds_mode=config["variants"]["rounds"],
+            draws={name: int(n) for name, n in (config["variants"].get("draws") or {}).items()},
             analysis={key: value for key, value in analysis.items() if key not in TICKET_ANALYSES},
             instability=_piece(Instability, analysis["instability"], "analysis.instability"),
             supermasks=bool(analysis["supermasks"]["enabled"]),

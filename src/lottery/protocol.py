@@ -68,17 +68,20 @@ def protocol_deviations(config: Mapping[str, Any]) -> list[str]:
     if seeds != p["ticket_trials"]:
         out.append(f"{seeds} seed(s) (the paper: 5 trials of winning tickets).")
     variants = config["variants"]
-    if variants["reinit"]:
-        out.append(f"One random reinitialisation per ticket and seed (the paper: {p['reinits_per_ticket']}).")
-    else:
+    draws = variants.get("draws") or {}
+    reinits, randoms = int(draws.get("reinit", 1)), int(draws.get("random", 1))
+    if not variants["reinit"]:
         out.append("No randomly reinitialised tickets.")
-    if variants["random"]:
-        out.append(
-            f"One random pruning mask per level and seed, {seeds} in all (the paper: {p['random_trials']} "
-            "random sparse networks)."
-        )
-    else:
+    elif reinits != p["reinits_per_ticket"]:
+        out.append(f"{reinits} random reinitialisation(s) per ticket and seed (the paper: "
+                   f"{p['reinits_per_ticket']}).")  # fmt: skip
+    if not variants["random"]:
         out.append("No randomly pruned networks.")
+    elif randoms * seeds != p["random_trials"]:
+        out.append(
+            f"{randoms} random pruning mask(s) per level and seed, {randoms * seeds} in all (the paper: "
+            f"{p['random_trials']} random sparse networks)."
+        )
     out.append(
         "Inputs are normalised with the training split's mean and standard deviation (the paper does "
         "not say how it scaled them)."

@@ -63,22 +63,71 @@ def runs_table(metrics_files: Sequence[PathLike], experiment: str) -> str:
         rows.append(row)
     rows.sort(
         key=lambda r: (r["seed"], r["variant"] != "dense", r["schedule"], r["variant"],
-                       r.get("rewind_iteration") or 0, r["round"])
+                       r.get("rewind_iteration") or 0, r["round"], r.get("draw") or 0)
     )  # fmt: skip
     return csv_text(rows, [*FIXED_COLUMNS, *layers, *RESULT_COLUMNS, *paths])
 
 
+def concatenated_runs(tables: Sequence[PathLike]) -> str:
+    """The experiment's ``runs.csv`` from its replicates' (``seed-<s>/summary/runs.csv``): their rows
+    by seed, each replicate's in its own order, the columns of all of them (a replicate's table is
+    what a run committed: its networks' checkpoints need not exist any more)."""
+    columns: list[str] = []
+    rows: list[dict[str, str]] = []
+    for path in tables:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames or "seed" not in reader.fieldnames:
+                raise ValueError(f"{path}: not a replicate's runs table (no header with a seed column)")
+            columns += [c for c in reader.fieldnames if c not in columns]
+            rows += list(reader)
+    rows.sort(key=lambda r: int(r["seed"]))  # stable: each replicate keeps its order
+    return csv_text(rows, columns)
+
+
 @step
 def collect_runs(metrics_files: Sequence[PathLike], experiment: str, out: PathLike) -> None:
+    """One replicate's runs table, from its networks' ``metrics.json``."""
     write_text(out, runs_table(metrics_files, experiment))
     log.info("%d runs collected into %s", len(metrics_files), Path(out))
 
 
-def read_runs(path: PathLike) -> pd.DataFrame:
+@step
+def concatenate_runs(tables: Sequence[PathLike], out: PathLike) -> None:
+    """The experiment's runs table, from its replicates' tables."""
+    write_text(out, concatenated_runs(tables))
+    log.info("%d replicates' runs collected into %s", len(tables), Path(out))
+
+
+# A drawn control's draws (lottery.variants.Variant.drawn) differ in these columns only, and in results.
+DRAW_COLUMNS = ("draw", "reinit_seed", "mask_seed")
+
+
+def mean_over_draws(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per network and seed: the draws of a drawn control averaged (results, the early-stop
+    iteration included), with their number in ``draws``; every other row as it is (``draws`` 1)."""
+    if "draw" not in runs or not (runs["draw"].fillna(1) > 1).any():
+        return runs.assign(draws=1)
+    same = (*DRAW_COLUMNS, "actual_ratio", "weights_remaining_pct")  # equal or per draw, not keys
+    keys = [c for c in FIXED_COLUMNS if c in runs and c not in same]
+    results = [c for c in RESULT_COLUMNS if c in runs]
+    others = [c for c in runs if c not in keys and c not in results]
+    grouped = runs.groupby(keys, dropna=False, sort=False)
+    table = grouped[results].mean().join(grouped[others].first()).join(grouped.size().rename("draws"))
+    table = table.reset_index()
+    table.loc[table["draws"] > 1, list(DRAW_COLUMNS)] = float("nan")
+    return table[[*runs.columns, "draws"]]
+
+
+def read_runs(path: PathLike, draws: str = "mean") -> pd.DataFrame:
+    """A runs table; with ``draws="mean"`` (what the analyses read) one row per network and seed
+    (:func:`mean_over_draws`), with ``"each"`` one per trained network."""
     import pandas as pd
 
     runs = pd.read_csv(path)
     missing = REQUIRED_COLUMNS - set(runs)
     if missing:
         raise ValueError(f"{path}: not a runs table, missing columns {sorted(missing)}")
-    return runs
+    if draws not in ("mean", "each"):
+        raise ValueError(f"draws must be 'mean' or 'each', got {draws!r}")
+    return mean_over_draws(runs) if draws == "mean" else runs

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from lottery import data, model, pruning, variants
+from lottery import data, model, provenance, pruning, variants
 from lottery.desc import Architecture, Network, Replicate, TrainingHparams, recorded
 from lottery.io import load_tensors, save_tensors, write_json, write_text
 from lottery.logs import log, step
@@ -190,8 +190,11 @@ def train_and_save(
     start_iteration: int = 0,
 ) -> dict[str, Any]:
     """Train ``params`` ⊙ ``masks``; write final weights, the mask (if ``outputs`` has one),
-    ``metrics.json`` and the curve CSV. The metrics hold the network's identity, the replicate's
-    seeds and the recorded hyperparameters (:func:`lottery.desc.recorded`). Returns the metrics."""
+    ``metrics.json``, the curve CSV and ``provenance.json`` (if ``outputs`` has one: which machine,
+    code and time made it, :mod:`lottery.provenance`). The metrics hold the network's identity, the
+    replicate's seeds and the recorded hyperparameters (:func:`lottery.desc.recorded`). Returns the
+    metrics."""
+    stopwatch = provenance.Stopwatch()
     result = train(params, masks, tensor_data, hparams, replicate.data_order_seed, start_iteration)
     kept = pruning.weights_remaining(masks)
     metrics = {
@@ -208,6 +211,9 @@ def train_and_save(
         save_tensors(outputs["mask"], masks)
     write_text(outputs["curve"], csv_text(result.curve, CURVE_COLUMNS))
     write_json(outputs["metrics"], metrics)
+    if "provenance" in outputs:
+        made = provenance.network_provenance(stopwatch.started, stopwatch.seconds, result.paths)
+        write_json(outputs["provenance"], made)
     log.info(
         "%s %s round %s: Pm %.2f%%, early stop %d, val acc %.4f, test acc %.4f (final %.4f); paths %s",
         network.variant, metrics["schedule"], network.round,

@@ -12,13 +12,12 @@ functions that make the networks import it when they run.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from lottery.desc import Network, Replicate
+from lottery.desc import Network, Replicate, derived_seed
 
 if TYPE_CHECKING:
     import torch
@@ -33,6 +32,10 @@ class ControlInputs:
     replicate: str  # the replicate's folder, results/<experiment>/seed-<s>
     ticket_rounds: list[str]  # the ticket's round folders 1..k of the same schedule
     wildcards: Mapping[str, str]
+
+    @property
+    def draw(self) -> int:
+        return draw_of(self.wildcards)
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,26 @@ class Variant:
     inputs: Callable[[ControlInputs], dict[str, Any]]  # files it needs besides the dataset and split
     prepare: Callable[[Mapping[str, Any], Network, Replicate, Mapping[str, str]], Prepared]
     writes_mask: bool = False  # the mask is the variant's own (not the ticket's): it is an output
+    # Random (reinit, random pruning): ``variants.draws.<name>`` networks per ticket, each its own
+    # folder (:func:`draw_directory`), seeds and row; the analyses average them within a seed.
+    drawn: bool = False
+
+
+def draw_directory(directory: str, draw: int) -> str:
+    """The folder of a drawn variant's ``draw``-th network: ``<directory>`` for the first,
+    ``<directory>-draw-<d>`` for the others."""
+    return directory if draw == 1 else f"{directory}-draw-{draw}"
+
+
+def draw_of(wildcards: Mapping[str, str]) -> int:
+    """The draw a control job trains: its ``{draw}`` wildcard, 1 where it has none."""
+    return int(wildcards.get("draw", 1))
+
+
+def reinit_init_file(replicate_dir: str, draw: int) -> str:
+    """The reinit control's weights of a draw (one per replicate and draw, for every round)."""
+    suffix = "" if draw == 1 else f"-draw-{draw}"
+    return f"{replicate_dir}/reinit-init{suffix}.safetensors"
 
 
 def _ticket_mask(paths: ControlInputs) -> str:
@@ -63,26 +86,28 @@ def _ticket_mask(paths: ControlInputs) -> str:
 
 
 def _prepare_reinit(inputs, ticket: Network, replicate: Replicate, wildcards) -> Prepared:
-    """The ticket's mask on weights drawn afresh (seed init + controls_offset)."""
+    """The ticket's mask on weights drawn afresh (:meth:`Replicate.reinit_draw_seed`: seed init +
+    controls_offset for the first draw)."""
     from lottery.io import load_tensors
 
-    network = replace(ticket, variant="reinit", reinit_seed=replicate.reinit_seed)
+    draw = draw_of(wildcards)
+    network = replace(ticket, variant="reinit", reinit_seed=replicate.reinit_draw_seed(draw), draw=draw)
     return Prepared(inputs["init"], load_tensors(inputs["mask"]), network)
 
 
-def random_mask_seed(replicate: Replicate, schedule: str, round_: int) -> int:
-    """A seed per (replicate, schedule, round), independent of Python's hash randomisation."""
-    key = f"{replicate.random_mask_seed}/{schedule}/{round_}".encode()
-    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") >> 1
+def random_mask_seed(replicate: Replicate, schedule: str, round_: int, draw: int = 1) -> int:
+    """A seed per (replicate, schedule, round, draw), independent of Python's hash randomisation."""
+    suffix = "" if draw == 1 else f"/draw-{draw}"
+    return derived_seed(f"{replicate.random_mask_seed}/{schedule}/{round_}{suffix}")
 
 
 def random_masks(
-    ticket_masks: Sequence[PathLike], replicate: Replicate, schedule: str
+    ticket_masks: Sequence[PathLike], replicate: Replicate, schedule: str, draw: int = 1
 ) -> dict[str, torch.Tensor]:
     """Random pruning up to round k = ``len(ticket_masks)``: each round keeps as many weights per
     layer as the ticket's mask of that round, chosen at random among the previous random round's
     survivors. Random choices need no trained weights, so the rounds are replayed in one go (each
-    round with its own seed) and no intermediate network is trained."""
+    round with its own seed, each draw its own chain) and no intermediate network is trained."""
     import torch
 
     from lottery import pruning
@@ -90,17 +115,17 @@ def random_masks(
 
     masks = pruning.dense_masks(load_tensors(ticket_masks[0]))
     for round_, path in enumerate(ticket_masks, start=1):
-        generator = torch.Generator().manual_seed(random_mask_seed(replicate, schedule, round_))
+        generator = torch.Generator().manual_seed(random_mask_seed(replicate, schedule, round_, draw))
         masks = pruning.prune_random(masks, pruning.kept_counts(load_tensors(path)), generator)
     return masks
 
 
 def _prepare_random(inputs, ticket: Network, replicate: Replicate, wildcards) -> Prepared:
     """As many weights per layer as the ticket, chosen at random, on θ0."""
-    name = ticket.schedule.name
-    seed = random_mask_seed(replicate, name, ticket.round)
-    network = replace(ticket, variant="random", method="random", mask_seed=seed)
-    masks = random_masks(list(inputs["ticket_masks"]), replicate, name)
+    name, draw = ticket.schedule.name, draw_of(wildcards)
+    seed = random_mask_seed(replicate, name, ticket.round, draw)
+    network = replace(ticket, variant="random", method="random", mask_seed=seed, draw=draw)
+    masks = random_masks(list(inputs["ticket_masks"]), replicate, name, draw)
     return Prepared(inputs["init"], masks, network)
 
 
@@ -113,6 +138,18 @@ def _prepare_rewind(inputs, ticket: Network, replicate: Replicate, wildcards) ->
     return Prepared(inputs["init"], load_tensors(inputs["mask"]), network, start_iteration=k)
 
 
+def _drawn_folders(name: str) -> Callable[[Mapping[str, Any]], list[str]]:
+    """A drawn variant's folders from its switch ``variants.<name>`` and ``variants.draws.<name>``."""
+
+    def enabled(switches: Mapping[str, Any]) -> list[str]:
+        if not switches[name]:
+            return []
+        draws = int((switches.get("draws") or {}).get(name, 1))
+        return [draw_directory(name, d) for d in range(1, draws + 1)]
+
+    return enabled
+
+
 REGISTRY: dict[str, Variant] = {
     v.name: v
     for v in (
@@ -120,24 +157,26 @@ REGISTRY: dict[str, Variant] = {
             name="reinit",
             directory="reinit",
             order=1,
-            enabled=lambda switches: ["reinit"] if switches["reinit"] else [],
+            enabled=_drawn_folders("reinit"),
             inputs=lambda paths: {
-                "init": f"{paths.replicate}/reinit-init.safetensors",
+                "init": reinit_init_file(paths.replicate, paths.draw),
                 "mask": _ticket_mask(paths),
             },
             prepare=_prepare_reinit,
+            drawn=True,
         ),
         Variant(
             name="random",
             directory="random",
             order=2,
-            enabled=lambda switches: ["random"] if switches["random"] else [],
+            enabled=_drawn_folders("random"),
             inputs=lambda paths: {
                 "init": f"{paths.replicate}/init.safetensors",
                 "ticket_masks": [f"{d}/mask.safetensors" for d in paths.ticket_rounds],
             },
             prepare=_prepare_random,
             writes_mask=True,
+            drawn=True,
         ),
         Variant(
             name="rewind",

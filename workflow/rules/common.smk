@@ -17,7 +17,7 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join([SRC, *filter(None, [os.environ.get("PYTHONPATH")])])
 )
 
-from lottery import owner, schema, sections, variants
+from lottery import owner, provenance, schema, sections, variants
 from lottery.desc import Network, to_params
 from lottery.experiment import ConfigError, Experiment
 from lottery.protocol import protocol_deviations
@@ -32,6 +32,11 @@ except WorkflowError:  # one line naming the key, the value and what is allowed
 
 # Jobs stop, writing nothing, once this Snakemake is gone (lottery.owner).
 os.environ[owner.ENVIRONMENT] = owner.describe()
+# The commit every network's provenance.json names (an environment variable, not params: a new
+# commit reruns nothing).
+os.environ.setdefault(
+    provenance.COMMIT_VARIABLE, provenance.git_commit(workflow.basedir)
+)
 
 try:
     EXPERIMENT = Experiment.from_config(config)
@@ -56,6 +61,7 @@ wildcard_constraints:
     level=r"\d+",
     twin=r"[ab]",
     variant=r"ticket|reinit|random",
+    draw=r"[2-9]|[1-9]\d+",
 
 
 def training_runtime(wildcards, attempt):
@@ -129,18 +135,34 @@ def control_inputs(variant):
     return inputs
 
 
-def control_outputs(variant):
-    """Output files of a control network, in ``<schedule>/<variant folder>/round-<k>/``."""
-    directory = (
-        f"{RESULTS}/{{replicate}}/{{schedule}}/{variant.directory}/round-{{round}}"
-    )
-    outputs = {
+def control_rules():
+    """(variant, folder pattern) of each control rule: one per variant, and for a drawn variant
+    with more than one draw a second one for draws 2, 3, ... (``<folder>-draw-{draw}``).
+    """
+    for variant in variants.REGISTRY.values():
+        yield variant, variant.directory
+        if variant.drawn and EXPERIMENT.draws.get(variant.name, 1) > 1:
+            yield variant, f"{variant.directory}-draw-{{draw}}"  # variants.draw_directory
+
+
+def network_outputs(directory):
+    """What every training job writes into its network's folder: its final weights, metrics.json
+    (reproducible to the byte), the curve, and provenance.json (which machine, code and time made
+    it: lottery.provenance)."""
+    return {
         "weights": f"{directory}/final.safetensors",
         "metrics": f"{directory}/metrics.json",
         "curve": f"{directory}/curve.csv",
+        "provenance": f"{directory}/provenance.json",
     }
+
+
+def control_outputs(variant, directory):
+    """Output files of a control network, in ``<schedule>/<folder>/round-<k>/``."""
+    folder = f"{RESULTS}/{{replicate}}/{{schedule}}/{directory}/round-{{round}}"
+    outputs = network_outputs(folder)
     return outputs | (
-        {"mask": f"{directory}/mask.safetensors"} if variant.writes_mask else {}
+        {"mask": f"{folder}/mask.safetensors"} if variant.writes_mask else {}
     )
 
 

@@ -7,10 +7,8 @@ rule train_dense:
         dataset=rules.decode_dataset.output.dataset,
         split=rules.split_dataset.output.split,
     output:
-        weights=f"{RESULTS}/{{replicate}}/dense/final.safetensors",
+        **network_outputs(f"{RESULTS}/{{replicate}}/dense"),
         mask=f"{RESULTS}/{{replicate}}/dense/mask.safetensors",
-        metrics=f"{RESULTS}/{{replicate}}/dense/metrics.json",
-        curve=f"{RESULTS}/{{replicate}}/dense/curve.csv",
     log:
         f"{LOGS}/{{replicate}}/train_dense.log",
     benchmark:

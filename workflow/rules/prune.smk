@@ -10,10 +10,10 @@ rule train_ticket:
         dataset=rules.decode_dataset.output.dataset,
         split=rules.split_dataset.output.split,
     output:
+        **network_outputs(
+            f"{RESULTS}/{{replicate}}/{{schedule}}/ticket/round-{{round}}"
+        ),
         mask=f"{RESULTS}/{{replicate}}/{{schedule}}/ticket/round-{{round}}/mask.safetensors",
-        weights=f"{RESULTS}/{{replicate}}/{{schedule}}/ticket/round-{{round}}/final.safetensors",
-        metrics=f"{RESULTS}/{{replicate}}/{{schedule}}/ticket/round-{{round}}/metrics.json",
-        curve=f"{RESULTS}/{{replicate}}/{{schedule}}/ticket/round-{{round}}/curve.csv",
     log:
         f"{LOGS}/{{replicate}}/{{schedule}}/ticket/round-{{round}}.log",
     benchmark:

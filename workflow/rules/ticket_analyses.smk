@@ -14,9 +14,7 @@ rule train_instability_copy:
         dataset=rules.decode_dataset.output.dataset,
         split=rules.split_dataset.output.split,
     output:
-        weights=f"{INSTABILITY_COPY}/final.safetensors",
-        metrics=f"{INSTABILITY_COPY}/metrics.json",
-        curve=f"{INSTABILITY_COPY}/curve.csv",
+        **network_outputs(INSTABILITY_COPY),
     log:
         f"{LOGS}/{{replicate}}/instability/{{variant}}/k-{{iteration}}/round-{{level}}/copy-{{twin}}.log",
     benchmark:

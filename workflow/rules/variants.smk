@@ -5,7 +5,7 @@
 
 rule initialise_reinit:
     output:
-        init=f"{RESULTS}/{{replicate}}/reinit-init.safetensors",
+        init=variants.reinit_init_file(f"{RESULTS}/{{replicate}}", 1),
     log:
         f"{LOGS}/{{replicate}}/initialise_reinit.log",
     localrule: True
@@ -16,6 +16,18 @@ rule initialise_reinit:
         seed=lambda wildcards: EXPERIMENT.replicates[wildcards.replicate].reinit_seed,
     script:
         "../scripts/initialise.py"
+
+
+use rule initialise_reinit as initialise_reinit_draw with:
+    output:
+        init=f"{RESULTS}/{{replicate}}/reinit-init-draw-{{draw}}.safetensors",
+    log:
+        f"{LOGS}/{{replicate}}/initialise_reinit-draw-{{draw}}.log",
+    params:
+        architecture=to_params(EXPERIMENT.architecture),
+        seed=lambda wildcards: EXPERIMENT.replicates[
+            wildcards.replicate
+        ].reinit_draw_seed(int(wildcards.draw)),
 
 
 rule rewind_point:
@@ -40,21 +52,24 @@ rule rewind_point:
         "../scripts/rewind_point.py"
 
 
-for variant in variants.REGISTRY.values():
+# A drawn variant (variants.draws) has a second rule, train_<name>_draw, for its draws 2, 3, ...
+# (folder <name>-draw-{draw}); the first draw keeps the variant's own folder.
+for variant, directory in control_rules():
 
     rule:
         name:
             f"train_{variant.name}"
+            + ("_draw" if directory != variant.directory else "")
         input:
             unpack(control_inputs(variant)),
             dataset=rules.decode_dataset.output.dataset,
             split=rules.split_dataset.output.split,
         output:
-            **control_outputs(variant),
+            **control_outputs(variant, directory),
         log:
-            f"{LOGS}/{{replicate}}/{{schedule}}/{variant.directory}/round-{{round}}.log",
+            f"{LOGS}/{{replicate}}/{{schedule}}/{directory}/round-{{round}}.log",
         benchmark:
-            f"{BENCHMARKS}/{{replicate}}/{{schedule}}/{variant.directory}/round-{{round}}.tsv"
+            f"{BENCHMARKS}/{{replicate}}/{{schedule}}/{directory}/round-{{round}}.tsv"
         conda:
             "../envs/lottery.yaml"
         threads: 1

@@ -1,0 +1,166 @@
+"""Which machine, code and time made a network (its ``provenance.json``, beside ``metrics.json``) and
+a replicate (``seed-<s>/summary/provenance.json``, from its networks').
+
+Kept apart from ``metrics.json`` and ``runs.csv``, which are reproducible to the byte: a provenance
+file holds timings and names the machine. The commit comes from ``$LOTTERY_COMMIT``, which
+``common.smk`` sets from the workflow's git checkout (an environment variable, not a rule's params,
+so that a new commit does not make Snakemake rerun anything). No PyTorch at import.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lottery.io import read_json, write_json
+
+COMMIT_VARIABLE = "LOTTERY_COMMIT"
+# The instruction-set extensions that decide which kernels a CPU runs (and so its float rounding).
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "neon", "asimd", "sve")
+
+
+def cpu() -> dict[str, Any]:
+    """The CPU's model name, family and model numbers and instruction-set extensions (Linux), else
+    the platform's processor string."""
+    info: dict[str, Any] = {"model_name": platform.processor() or platform.machine(), "isa": []}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return info
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    info["model_name"] = fields.get("model name", info["model_name"])
+    for key in ("cpu family", "model"):
+        if key in fields:
+            info[key.replace(" ", "_")] = fields[key]
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    info["isa"] = [flag for flag in ISA_FLAGS if flag in flags]
+    return info
+
+
+def machine_label(machine: Mapping[str, Any]) -> str:
+    """One line naming a CPU: model name, family/model where known, and its extensions."""
+    name = machine.get("model_name", "unknown")
+    if "cpu_family" in machine:
+        name += f" (family {machine['cpu_family']}, model {machine.get('model', '?')})"
+    isa = machine.get("isa") or []
+    return f"{name}, {'/'.join(isa)}" if isa else name
+
+
+def git_commit(directory: str | os.PathLike) -> str:
+    """The checkout's commit, ``-dirty`` when tracked files differ from it; "unknown" outside git."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=30
+        )
+        if done.returncode != 0:
+            raise OSError(done.stderr.strip())
+        return done.stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short=12", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{commit}-dirty" if dirty else commit
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def network_provenance(started: str, seconds: float, paths: Mapping[str, str]) -> dict[str, Any]:
+    """What made one network: the commit, PyTorch, the CPU, the trainer's path per layer, when and
+    how long its training (with its evaluations) ran."""
+    import torch
+
+    return {
+        "commit": os.environ.get(COMMIT_VARIABLE, "unknown"),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "machine": cpu(),
+        "threads": torch.get_num_threads(),
+        "paths": dict(paths),
+        "started": started,
+        "finished": now(),
+        "seconds": round(seconds, 3),
+    }
+
+
+class Stopwatch:
+    """The start time and the seconds since, for :func:`network_provenance`."""
+
+    def __init__(self) -> None:
+        self.started, self._start = now(), time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self._start
+
+
+def replicate_provenance(replicate: str, files: Sequence[str | os.PathLike]) -> dict[str, Any]:
+    """A replicate's provenance from its networks' files: the machines, commits and PyTorch versions
+    that trained them (with how many networks each), the trainer's paths per layer, the training
+    time summed over networks (one core each) and the span from the first start to the last end."""
+    records = [read_json(path) for path in files]
+    machines: dict[str, int] = Counter(machine_label(r["machine"]) for r in records)
+    paths: dict[str, Counter] = {}
+    for r in records:
+        for layer, path in r.get("paths", {}).items():
+            paths.setdefault(layer.removesuffix(".weight"), Counter())[path] += 1
+    started = min((r["started"] for r in records), default=None)
+    finished = max((r["finished"] for r in records), default=None)
+    span = None
+    if started and finished:
+        span = (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
+    return {
+        "replicate": replicate,
+        "networks": len(records),
+        "machines": dict(machines),
+        "commits": dict(Counter(r["commit"] for r in records)),
+        "torch": dict(Counter(r["torch"] for r in records)),
+        "paths": {layer: dict(sorted(c.items())) for layer, c in paths.items()},
+        "training_seconds": round(sum(r["seconds"] for r in records), 1),
+        "started": started,
+        "finished": finished,
+        "span_seconds": span,
+    }
+
+
+def write_replicate_provenance(
+    replicate: str, files: Sequence[str | os.PathLike], out: str | os.PathLike
+) -> None:
+    write_json(out, replicate_provenance(replicate, files))
+
+
+def provenance_markdown(summaries: Sequence[Mapping[str, Any]]) -> str:
+    """The summary's table: which machine, commit and PyTorch made each replicate, and its time."""
+    lines = [
+        "| replicate | networks | machine | commit | torch | training, core-hours | first start to last "
+        "end |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for p in summaries:
+        span = p.get("span_seconds")
+        lines.append(
+            f"| {p['replicate']} | {p['networks']} | "
+            + "; ".join(f"{m} ({n})" if len(p["machines"]) > 1 else m for m, n in p["machines"].items())
+            + " | "
+            + ", ".join(p["commits"])
+            + " | "
+            + ", ".join(p["torch"])
+            + f" | {p['training_seconds'] / 3600:.2f} | "
+            + ("n/a" if span is None else f"{span / 3600:.2f} h ({p['started']} to {p['finished']})")
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
