@@ -19,7 +19,10 @@ from lottery.ticket_analyses import (
     instability,
     interpolation_errors,
     jaccard,
+    load_mask_bundle,
+    mask_key,
     overlap_rows,
+    pack_masks,
     pixel_rows,
     pixel_survival,
     signed_constant,
@@ -61,13 +64,12 @@ def test_the_overlap_table_compares_seeds_schedules_and_rounds(tmp_path):
     rounds = [
         {"fc1.weight": random_mask((8, 16), d, generator), "fc2.weight": torch.ones(3, 8)} for d in (0.8, 0.6)
     ]
-    files = {}
-    for name in ("seed-1", "seed-2"):  # the two seeds' tickets are the same masks: overlap 1
-        files[name] = []
-        for i, masks in enumerate(rounds):
-            files[name].append(tmp_path / f"{name}-{i}.safetensors")
-            save_tensors(files[name][-1], masks)
-    rows = overlap_rows(files, oneshot=None)
+    # the two seeds' tickets are the same masks (overlap 1), read back from a replicate's packed file
+    packed = {mask_key("rate-0.2", k): masks for k, masks in enumerate(rounds, start=1)}
+    save_tensors(tmp_path / "masks.safetensors", *pack_masks(packed))
+    bundle = load_mask_bundle(tmp_path / "masks.safetensors")
+    loaded = [bundle[mask_key("rate-0.2", k)] for k in (1, 2)]
+    rows = overlap_rows({"seed-1": loaded, "seed-2": loaded}, oneshot=None)
     seeds = [r for r in rows if r["comparison"] == "seeds"]
     assert {r["jaccard"] for r in seeds} == {1.0} and {r["pairs"] for r in seeds} == {1}
     fc1 = next(r for r in seeds if r["layer"] == "fc1" and r["round"] == 1)
@@ -137,6 +139,26 @@ def test_an_unpruned_mask_on_theta0_is_theta0(tmp_path):
 
 
 # ---------------------------------------------------------------- the pixel map
+def test_a_replicates_masks_come_back_bit_for_bit_from_its_packed_file(tmp_path):
+    """Masks of any shape (not a multiple of 8 weights) are kept one bit a weight and read back equal."""
+    generator = torch.Generator().manual_seed(5)
+    masks = {
+        mask_key("rate-0.2", 1): {
+            "fc1.weight": random_mask((7, 13), 0.3, generator),
+            "fc2.weight": torch.ones(2, 7),
+        },
+        mask_key("oneshot-rate-0.2", 1): {"fc1.weight": random_mask((7, 13), 0.9, generator)},
+    }
+    tensors, metadata = pack_masks(masks)
+    assert tensors[f"{mask_key('rate-0.2', 1)}/fc1.weight"].numel() == 12  # 91 bits in 12 bytes
+    save_tensors(tmp_path / "masks.safetensors", tensors, metadata)
+    loaded = load_mask_bundle(tmp_path / "masks.safetensors")
+    assert loaded.keys() == masks.keys()
+    for key, layers in masks.items():
+        for name, mask in layers.items():
+            assert loaded[key][name].dtype == torch.bool and torch.equal(loaded[key][name], mask.bool())
+
+
 def test_a_pixel_that_is_always_blank_keeps_nothing_where_its_weights_shrink(tmp_path):
     """Weights of a pixel that is always 0 get no gradient: trained weights grow past them, so
     magnitude pruning removes them first."""
@@ -147,9 +169,8 @@ def test_a_pixel_that_is_always_blank_keeps_nothing_where_its_weights_shrink(tmp
     )
     survival = pixel_survival(masks["fc1.weight"])
     assert float(survival[0]) == 0.0 and float(survival.mean()) == 0.5
-    save_tensors(tmp_path / "mask.safetensors", masks)
     intensity = torch.linspace(0, 1, 16)
-    rows = pixel_rows({3: [tmp_path / "mask.safetensors"]}, intensity)
+    rows = pixel_rows({3: [masks]}, intensity)
     assert len(rows) == 16 and rows[0]["surviving"] == 0.0 and rows[0]["mean_intensity"] == 0.0
     assert rows[5]["row"] == 0 and rows[5]["col"] == 5
 

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from lottery import model, pruning
@@ -100,3 +101,52 @@ def test_each_variant_records_its_seed_or_point(tmp_path):
     assert rewind.network.identity()["requested_ratio"] == 0.5
     for prepared in (reinit, rewind):
         assert all(torch.equal(prepared.masks[n], mask[n]) for n in mask)
+
+
+def test_each_draw_is_its_own_network_with_its_own_seeds(tmp_path):
+    """Draws of a drawn control (variants.draws): the first keeps the seeds a single draw always had,
+    the others get seeds of their own - distinct from each other and from every seed of the
+    replicates - and a random draw its own chain of nested masks with the ticket's counts."""
+    replicate = Replicate(1, 1, 0)
+    seeds = [replicate.reinit_draw_seed(d) for d in (1, 2, 3)]
+    assert seeds[0] == replicate.reinit_seed == 10_001 and len(set(seeds)) == 3
+    others = {r.init_seed for r in (Replicate(s, s, 0) for s in range(1, 100))} | {
+        10_001 + k for k in range(100)
+    }
+    assert not set(seeds[1:]) & others
+    with pytest.raises(ValueError, match="from 1"):
+        replicate.reinit_draw_seed(0)
+    ticket = Network.ticket(SCHEDULE, 2, "layerwise")
+    weights = model.prunable(model.glorot_normal_init(ARCH, seed=2))
+    mask = pruning.next_masks(weights, pruning.dense_masks(weights), SCHEDULE, 1)
+    save_tensors(tmp_path / "mask.safetensors", mask)
+    files = {
+        "init": "θ",
+        "mask": tmp_path / "mask.safetensors",
+        "ticket_masks": [tmp_path / "mask.safetensors"] * 2,
+    }
+    first = REGISTRY["reinit"].prepare(files, ticket, replicate, {})
+    second = REGISTRY["reinit"].prepare(files, ticket, replicate, {"draw": "2"})
+    assert (first.network.draw, second.network.draw) == (1, 2)
+    assert second.network.identity()["reinit_seed"] == seeds[1]
+    a = REGISTRY["random"].prepare(files, ticket, replicate, {})
+    b = REGISTRY["random"].prepare(files, ticket, replicate, {"draw": "2"})
+    assert a.network.mask_seed != b.network.mask_seed and b.network.draw == 2
+    assert pruning.kept_counts(a.masks) == pruning.kept_counts(b.masks) == pruning.kept_counts(mask)
+    assert any(not torch.equal(a.masks[n], b.masks[n]) for n in a.masks)
+    assert a.network.mask_seed == random_mask_seed(replicate, SCHEDULE.name, 2)  # draw 1: as before draws
+
+
+def test_draws_name_their_folders():
+    from lottery.variants import draw_directory, enabled_directories
+
+    switches = {
+        "reinit": True,
+        "random": True,
+        "rewind_iterations": [100],
+        "draws": {"reinit": 3, "random": 2},
+    }
+    assert enabled_directories(switches) == [
+        "reinit", "reinit-draw-2", "reinit-draw-3", "random", "random-draw-2", "rewind-100"
+    ]  # fmt: skip
+    assert draw_directory("random", 1) == "random" and draw_directory("random", 4) == "random-draw-4"

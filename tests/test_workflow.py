@@ -30,7 +30,9 @@ SCHEDULE_ROUNDS = {
     **CONTROLLED,
     "oneshot-rate-0.2": 2,
 }  # one-shot levels get no controls (variants.rounds auto)
-CONTROLS = ("reinit", "random", "rewind-50")
+CONTROLS = ("reinit", "random", "random-draw-2", "rewind-50")  # .test: variants.draws.random 2
+SUMMARY_FILES = ("runs.csv", "provenance.json", "test_curves.csv", "instability.csv", "instability_path.csv",
+                 "supermasks.csv", "masks.safetensors")  # fmt: skip
 SECTIONS = ("pruning_ratios", "accuracy", "parameter_importance", "random_states", "paper_view", "oneshot",
             "instability", "supermasks", "mask_overlap", "pixel_map")  # fmt: skip
 
@@ -63,7 +65,7 @@ def file_digests(workdir: Path) -> dict[str, str]:
         str(p.relative_to(workdir)): hashlib.sha256(p.read_bytes()).hexdigest()
         for pattern in ("*.safetensors", "*.json", "*.csv")
         for p in sorted((workdir / RESULTS).rglob(pattern))
-        if "benchmarks" not in p.parts
+        if "benchmarks" not in p.parts and p.name != "provenance.json"  # timings: not reproducible
     }
 
 
@@ -80,8 +82,10 @@ def test_every_round_is_an_artifact(first_run):
     assert (results / "data" / "split.safetensors").is_file()
     for seed in SEEDS:
         assert (results / seed / "init.safetensors").is_file()
-        for name in ("final.safetensors", "mask.safetensors", "metrics.json", "curve.csv"):
+        for name in ("final.safetensors", "mask.safetensors", "metrics.json", "curve.csv", "provenance.json"):
             assert (results / seed / "dense" / name).is_file()
+        for name in SUMMARY_FILES:
+            assert (results / seed / "summary" / name).is_file(), name
         for schedule, rounds in SCHEDULE_ROUNDS.items():
             for k in range(1, rounds + 1):
                 round_dir = results / seed / schedule / "ticket" / f"round-{k}"
@@ -147,11 +151,16 @@ def test_test_curves_only_at_chosen_rounds(first_run):
 def test_paper_claims_and_figures(first_run):
     results = first_run / RESULTS
     claims = pd.read_csv(results / "analysis" / "claims.csv")
-    assert len(claims) == 11 and set(claims["holds"]) <= {"yes", "no", "not measured"}
+    assert len(claims) == 11 and set(claims["verdict"]) <= {
+        "holds",
+        "does not hold",
+        "undecided",
+        "not measured",
+    }
     # The tiny run has no 21.1% level (2 rounds) but has the dense network and both seeds.
     dense = claims.set_index("claim").loc["dense_accuracy"]
-    assert dense["seeds"] == 2 and dense["holds"] in {"yes", "no"}
-    assert claims.set_index("claim").loc["reinit_speed_21", "holds"] == "not measured"
+    assert dense["seeds"] == 2 and dense["verdict"] in {"holds", "does not hold"}  # 2 seeds: no interval
+    assert claims.set_index("claim").loc["reinit_speed_21", "verdict"] == "not measured"
     for name in ("test_curves.png", "test_curves.svg", "oneshot.png"):
         assert (results / "figures" / name).stat().st_size > 0
     curves = pd.read_csv(results / "analysis" / "test_curves.csv")
@@ -168,7 +177,7 @@ def test_report_sections(first_run):
                      results / "figures" / f"{section}.svg"):  # fmt: skip
             assert path.is_file() and path.stat().st_size > 0, path
     correlations = pd.read_csv(results / "analysis" / "correlations.csv")
-    assert set(correlations["variant"]) == {"ticket", *CONTROLS}
+    assert set(correlations["variant"]) == {"ticket", "reinit", "random", "rewind-50"}  # draws averaged
     assert set(correlations["levels"]) == {"all", "<= 0.85"}
     summary = (results / "summary.md").read_text()
     for heading in (
@@ -226,6 +235,63 @@ def test_runs_table(first_run):
         assert row["iterations"] == "200" and row["experiment"] == "tiny"
     variants = {(r["variant"], r["rewind_iteration"]) for r in rows}
     assert variants == {("dense", ""), ("ticket", ""), ("reinit", ""), ("random", ""), ("rewind", "50")}
+    draws = {(r["variant"], r["draw"]) for r in rows if r["variant"] in ("reinit", "random")}
+    assert draws == {("reinit", "1"), ("random", "1"), ("random", "2")}
+    # the experiment's table is its replicates' tables one after the other
+    parts = [(first_run / RESULTS / seed / "summary" / "runs.csv").read_text().splitlines() for seed in SEEDS]
+    assert (first_run / RESULTS / "runs.csv").read_text().splitlines() == parts[0] + parts[1][1:]
+
+
+def test_provenance(first_run):
+    """Each network names the machine, code and time that made it; a replicate's summary gathers them,
+    and summary.md lists them - none of it in runs.csv or metrics.json."""
+    import json
+
+    made = json.loads((first_run / RESULTS / "seed-1" / "dense" / "provenance.json").read_text())
+    assert made["torch"] == torch.__version__ and made["seconds"] > 0 and made["machine"]["model_name"]
+    assert set(made["paths"]) == {"fc1.weight", "fc2.weight", "fc3.weight"}
+    replicate = json.loads((first_run / RESULTS / "seed-1" / "summary" / "provenance.json").read_text())
+    networks = len(pd.read_csv(first_run / RESULTS / "seed-1" / "summary" / "runs.csv"))
+    assert replicate["networks"] == networks + 10  # and the instability analysis's own copies
+    assert sum(replicate["machines"].values()) == replicate["networks"]
+    assert replicate["training_seconds"] > 0 and replicate["span_seconds"] >= 0
+    summary = (first_run / RESULTS / "summary.md").read_text()
+    assert "## Who made these results" in summary and "| seed-2 |" in summary
+    assert "Networks per seed and level: " in summary and "random 2" in summary
+    assert "commit" not in (first_run / RESULTS / "seed-1" / "dense" / "metrics.json").read_text()
+
+
+def committed_copy(first_run: Path, dest: Path) -> Path:
+    """What a fresh clone has of a finished run: the config, the sample data and the committed results
+    (tables, figures, summary, runs table and each replicate's summary) - no checkpoints, no masks,
+    no dataset, no Snakemake metadata."""
+    copy_test_dir(dest)
+    results = first_run / RESULTS
+    for path in results.rglob("*"):
+        relative = path.relative_to(results)
+        committed = relative.parts[0] in ("analysis", "figures", "runs.csv", "summary.md") or (
+            len(relative.parts) > 1 and relative.parts[1] == "summary"
+        )
+        if path.is_file() and committed:
+            target = dest / RESULTS / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+    return dest
+
+
+def test_a_fresh_clone_reuses_the_replicates_summaries(first_run, tmp_path):
+    """With its summary committed, a replicate has nothing to redo though its networks are gone, even
+    when the data are fetched anew; an added seed trains that seed alone, and the tables are remade."""
+    workdir = committed_copy(first_run, tmp_path / "clone")
+    assert not list((workdir / RESULTS).rglob("final.safetensors"))
+    assert not list((workdir / RESULTS).rglob("mask.safetensors"))
+    result = snakemake(workdir, "--dry-run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = job_counts(result.stdout)
+    assert not [rule for rule in counts if rule.startswith(("train_", "replicate_", "rewind"))], counts
+    counts = dry_run_with(workdir, "seeds", "init", [1, 2, 5])
+    trained = {rule for rule in counts if rule.startswith(("train_", "replicate_", "initialise", "rewind"))}
+    assert {rule: counts[rule] for rule in trained} == PER_SEED
 
 
 def test_second_run_has_nothing_to_do(first_run):
@@ -249,14 +315,20 @@ def dry_run_with(workdir: Path, section: str, key: str, value) -> dict[str, int]
     return job_counts(result.stdout)
 
 
+# The jobs of one more seed, and the experiment's tables remade from the replicates' summaries.
+PER_SEED = {"initialise": 1, "initialise_reinit": 1, "rewind_point": 1, "train_dense": 1, "train_ticket": 10,
+            "train_reinit": 6, "train_random": 6, "train_random_draw": 6, "train_rewind": 6,
+            "train_instability_copy": 10, "replicate_runs": 1, "replicate_provenance": 1,
+            "replicate_test_curves": 1, "replicate_instability": 1, "replicate_supermasks": 1,
+            "replicate_masks": 1}  # fmt: skip
+ANALYSIS = {"collect_runs", "pruning_ratios", "accuracy", "correlations", "parameter_importance", "random_states",
+            "paper_view", "claims", "test_curves", "oneshot", "summary", "all", "instability", "supermasks",
+            "mask_overlap", "pixel_map"}  # fmt: skip
+
+
 def test_config_change_reruns_only_affected_jobs(first_run):
     counts = dry_run_with(first_run, "seeds", "init", [1, 2, 5])
-    per_seed = {"initialise": 1, "initialise_reinit": 1, "rewind_point": 1, "train_dense": 1, "train_ticket": 10,
-                "train_reinit": 6, "train_random": 6, "train_rewind": 6, "train_instability_copy": 10}  # fmt: skip
-    analysis = {"collect_runs", "pruning_ratios", "accuracy", "correlations", "parameter_importance",
-                "random_states", "paper_view", "claims", "test_curves", "oneshot", "summary", "all",
-                "instability", "supermasks", "mask_overlap", "pixel_map"}  # fmt: skip
-    assert counts == per_seed | dict.fromkeys(analysis, 1)
+    assert counts == PER_SEED | dict.fromkeys(ANALYSIS, 1)
     counts = dry_run_with(first_run, "training", "eval_every", 25)
     assert counts["train_dense"] == 2 and counts["train_ticket"] == 20
     assert not {"fetch_dataset", "decode_dataset", "split_dataset", "initialise"} & set(counts)

@@ -337,11 +337,31 @@ class Experiment:
     def dense_dirs(self) -> list[str]:
         return [f"{replicate}/dense" for replicate in self.replicates]
 
-    def curve_dirs(self) -> list[str]:
-        """The networks with a test curve, in the order of the test-curve table's inputs."""
+    def network_dirs(self, replicate: str) -> list[str]:
+        """A replicate's networks in the runs table: the dense one, its tickets and controls."""
+        return [
+            d
+            for d in self.dense_dirs() + self.ticket_dirs() + self.control_dirs()
+            if d.split("/", 1)[0] == replicate
+        ]
+
+    def trained_dirs(self, replicate: str) -> list[str]:
+        """Every network a replicate trains: those of :meth:`network_dirs` and the instability
+        analysis's own copies (its provenance covers them all)."""
+        copies = []
+        if self.instability.enabled:
+            for pair in self.instability_pairs():
+                if pair["replicate"] == replicate:
+                    copies += [c for c in (pair["a"], pair["b"]) if "/instability/" in c]
+        return self.network_dirs(replicate) + copies
+
+    def curve_dirs(self, replicate: str | None = None) -> list[str]:
+        """The networks with a test curve (of one replicate, or of all), in the order of the
+        test-curve table's inputs."""
         rounds = self.curve_rounds()
-        dirs = [f"{replicate}/dense" for replicate in self.replicates if 0 in rounds]
-        for replicate in self.replicates:
+        replicates = list(self.replicates) if replicate is None else [replicate]
+        dirs = [f"{r}/dense" for r in replicates if 0 in rounds]
+        for replicate in replicates:
             for name, s in self.schedules.items():
                 dirs += [
                     f"{replicate}/{name}/ticket/round-{k}" for k in range(1, s.rounds + 1) if k in rounds

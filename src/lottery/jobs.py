@@ -109,6 +109,7 @@ def initialise(job: Job) -> None:
 
 
 def collect_runs(job: Job) -> None:
+    """One replicate's runs table (its summary's ``runs.csv``)."""
     runs.collect_runs(job.input["metrics"], job.params["experiment"], job.output["runs"])
 
 
@@ -163,56 +164,88 @@ def train_instability_copy(job: Job) -> None:
     )
 
 
-def _by_replicate(paths: list[str], replicates: list[str]) -> dict[str, list[str]]:
-    """A replicate-major list of files (each replicate's in turn, equally many) by replicate."""
-    if not replicates:
-        return {}
-    n = len(paths) // len(replicates)
-    return {name: paths[i * n : (i + 1) * n] for i, name in enumerate(replicates)}
-
-
-def instability(job: Job) -> None:
+def replicate_instability(job: Job) -> None:
+    """A replicate's part of the instability analysis: its tested networks' paths."""
     from lottery import ticket_analyses
 
     pairs = [
         ids | {"a": a, "b": b}
         for ids, a, b in zip(job.params["pairs"], job.input["a"], job.input["b"], strict=True)
     ]
-    ticket_analyses.write_instability(
+    ticket_analyses.write_replicate_instability(
         pairs, job.input["dataset"], job.input["split"], job.params["points"], job.output
     )
+
+
+def instability(job: Job) -> None:
+    from lottery import ticket_analyses
+
+    ticket_analyses.write_instability(job.input["tables"], job.input["paths"], job.output)
+
+
+def replicate_supermasks(job: Job) -> None:
+    from lottery import ticket_analyses
+
+    ticket_analyses.write_replicate_supermasks(
+        job.replicate, job.input["init"], job.input["masks"], job.input["dataset"], job.input["split"],
+        job.output["table"],
+    )  # fmt: skip
 
 
 def supermasks(job: Job) -> None:
     from lottery import ticket_analyses
 
-    replicates = {r.name: r for r in (from_params(Replicate, p) for p in job.params["replicates"])}
-    names = list(replicates)
-    ticket_analyses.write_supermasks(
-        replicates,
-        dict(zip(names, job.input["inits"], strict=True)),
-        _by_replicate(job.input["masks"], names),
-        job.input["dataset"],
-        job.input["split"],
-        job.output,
+    ticket_analyses.write_supermasks(job.input["tables"], job.output)
+
+
+def replicate_masks(job: Job) -> None:
+    from lottery import ticket_analyses
+
+    keys = job.params["mask_keys"]
+    ticket_analyses.write_replicate_masks(
+        dict(zip(keys, job.input["masks"], strict=True)), job.output["masks"]
     )
+
+
+def _bundles(job: Job) -> dict[str, str]:
+    return dict(zip(job.params["replicates"], job.input["bundles"], strict=True))
 
 
 def mask_overlap(job: Job) -> None:
     from lottery import ticket_analyses
 
-    names = job.params["replicates"]
-    oneshot = _by_replicate(job.input.get("oneshot") or [], names) or None
-    ticket_analyses.write_mask_overlap(_by_replicate(job.input["iterative"], names), oneshot, job.output)
+    p = job.params
+    ticket_analyses.write_mask_overlap(
+        _bundles(job), p["reference"], p["oneshot"], p["rounds"], p["oneshot_rounds"], job.output
+    )
 
 
 def pixel_map(job: Job) -> None:
     from lottery import ticket_analyses
 
-    names, rounds = job.params["replicates"], job.params["rounds"]
-    by_replicate = _by_replicate(job.input["masks"], names)
-    masks = {r: [by_replicate[name][i] for name in names] for i, r in enumerate(rounds)}
-    ticket_analyses.write_pixel_map(masks, job.input["dataset"], job.input["split"], job.output)
+    p = job.params
+    ticket_analyses.write_pixel_map(
+        _bundles(job), p["reference"], p["rounds"], job.input["dataset"], job.input["split"], job.output
+    )
+
+
+def concatenate_runs(job: Job) -> None:
+    runs.concatenate_runs(job.input["runs"], job.output["runs"])
+
+
+def replicate_provenance(job: Job) -> None:
+    from lottery import provenance
+
+    provenance.write_replicate_provenance(
+        job.wildcards["replicate"], job.input["provenance"], job.output["provenance"]
+    )
+
+
+def replicate_test_curves(job: Job) -> None:
+    from lottery import paper
+
+    networks = list(zip(job.input["metrics"], job.input["curves"], strict=True))
+    paper.write_replicate_curves(networks, job.output["curves"])
 
 
 def train_rewind_point(job: Job) -> None:
@@ -238,10 +271,16 @@ JOBS: dict[str, Callable[[Job], None]] = {
     "train_control": train_control,
     "rewind_point": train_rewind_point,
     "train_instability_copy": train_instability_copy,
+    "replicate_instability": replicate_instability,
     "instability": instability,
+    "replicate_supermasks": replicate_supermasks,
     "supermasks": supermasks,
+    "replicate_masks": replicate_masks,
     "mask_overlap": mask_overlap,
     "pixel_map": pixel_map,
+    "concatenate_runs": concatenate_runs,
+    "replicate_provenance": replicate_provenance,
+    "replicate_test_curves": replicate_test_curves,
 }
 
 
@@ -274,7 +313,9 @@ def run_script(name: str, snakemake: Any, **params: Any) -> None:
 
 
 # Jobs that import no PyTorch (nor the package's modules that need it).
-WITHOUT_TORCH = frozenset({"fetch_dataset", "collect_runs"})
+WITHOUT_TORCH = frozenset(
+    {"fetch_dataset", "collect_runs", "concatenate_runs", "replicate_provenance", "replicate_test_curves"}
+)
 
 
 def run(name: str, description: Mapping[str, Any]) -> None:

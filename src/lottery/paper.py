@@ -3,14 +3,15 @@ stated claim, the test-accuracy curves of its Figure 3, iterative vs one-shot, a
 configuration departs from the paper's protocol.
 
 Every claim is computed per seed on paired networks (same θ0, same data order) and summarised by the
-mean over seeds with a bootstrap 95% interval over seeds. ``holds`` applies the criterion written next
+mean over seeds with a bootstrap 95% interval over seeds. ``test`` applies the criterion written next
 to it; a claim without the networks it needs is "not measured" - never dropped.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from lottery.analysis import summarise_by_pm
+
+PathLike = str | os.PathLike
 
 # The Pm levels (percent of weights remaining) of the paper's test-curve figure; 20%/10% per round.
 CURVE_LEVELS = (100.0, 51.3, 21.1, 7.0, 3.6, 1.9)
@@ -65,32 +68,57 @@ def levels_values(
     return rows.pivot_table(index="seed", columns="round", values=metric, aggfunc="first").astype(float)
 
 
+HOLDS, FAILS, UNDECIDED, NOT_MEASURED = "holds", "does not hold", "undecided", "not measured"
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """What a claim's statistic must be: ``above`` or ``below`` a threshold, or ``within`` a
+    tolerance of it. With an interval the verdict is :data:`HOLDS` when all of the interval meets it,
+    :data:`FAILS` when none does, :data:`UNDECIDED` when the interval straddles it; with too few
+    seeds for an interval, the estimate alone decides (holds or does not hold)."""
+
+    kind: str  # above, below or within
+    threshold: float
+    tolerance: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("above", "below", "within"):
+            raise ValueError(f"a criterion is above, below or within, got {self.kind!r}")
+
+    def verdict(self, estimate: float, low: float | None = None, high: float | None = None) -> str:
+        if low is None or high is None:
+            low = high = estimate
+        t, tol = self.threshold, self.tolerance
+        if self.kind == "above":
+            meets, misses = low > t, high < t
+        elif self.kind == "below":
+            meets, misses = high < t, low > t
+        else:
+            meets = t - tol <= low and high <= t + tol
+            misses = high < t - tol or low > t + tol
+        if low == high:  # an estimate alone: no undecided
+            return HOLDS if meets else FAILS
+        return HOLDS if meets else FAILS if misses else UNDECIDED
+
+
 @dataclass(frozen=True)
 class Claim:
-    """One statement of the paper: what it says, its number, how ours is computed and judged.
+    """One statement of the paper: what it says, its number, how ours is measured and judged.
 
     ``paired`` builds the per-seed table the statistic needs; ``statistic`` maps a (resampled) table
-    to a number; ``holds`` judges (estimate, CI low, CI high)."""
+    to a number; ``test`` judges it (:class:`Criterion`); ``reading`` says which of this project's
+    numbers stands for the paper's statement."""
 
     key: str
     statement: str
     paper: float | None
     unit: str
     criterion: str
+    reading: str
     paired: Callable[[pd.DataFrame], pd.DataFrame]
     statistic: Callable[[pd.DataFrame], float]
-    holds: Callable[[float, float, float], bool]
-    # The verdict when there are too few seeds for an interval; by default ``holds`` with both bounds
-    # at the estimate (which would make an equivalence criterion demand exactly 0, hence the override).
-    holds_on_estimate: Callable[[float], bool] | None = None
-
-    def judge(self, estimate: float, low: float | None = None, high: float | None = None) -> bool:
-        """The verdict on (estimate, CI); without a CI, on the estimate alone."""
-        if low is None or high is None:
-            if self.holds_on_estimate is not None:
-                return self.holds_on_estimate(estimate)
-            return self.holds(estimate, estimate, estimate)
-        return self.holds(estimate, low, high)
+    test: Criterion
 
 
 Getter = Callable[[pd.DataFrame], "pd.Series | pd.DataFrame"]
@@ -152,6 +180,7 @@ def _points(a: str, b: str) -> Callable[[pd.DataFrame], float]:
 
 
 ES, ACC = "early_stop_iteration", "test_acc"
+AT_EARLY_STOP = "test accuracy at the early-stop iteration (minimum validation loss)"
 
 CLAIMS: tuple[Claim, ...] = (
     Claim(
@@ -160,10 +189,11 @@ CLAIMS: tuple[Claim, ...] = (
         "the original network",
         paper=38.0,
         unit="% earlier",
-        criterion="ticket's early-stop iteration below the dense network's (95% CI above 0)",
+        criterion="above 0% earlier",
+        reading="1 - mean early-stop iteration of the iterative ticket at Pm 21.1% / the dense network's",
         paired=_pair(ticket=_at("ticket", 21.1, ES), dense=_at("dense", 100, ES)),
         statistic=lambda t: 100.0 * (1.0 - t["ticket"].mean() / t["dense"].mean()),
-        holds=lambda est, lo, hi: lo > 0,
+        test=Criterion("above", 0.0),
     ),
     Claim(
         key="accuracy_13_5",
@@ -171,21 +201,23 @@ CLAIMS: tuple[Claim, ...] = (
         "network at Pm 13.5%",
         paper=0.3,
         unit="points",
-        criterion="mean gain >= 0.3 points and 95% CI above 0",
+        criterion="above +0.3 points",
+        reading=f"the iterative ticket at Pm 13.5% minus the dense network, {AT_EARLY_STOP}",
         paired=_pair(ticket=_at("ticket", 13.5, ACC), dense=_at("dense", 100, ACC)),
         statistic=_points("ticket", "dense"),
-        holds=lambda est, lo, hi: est >= 0.3 and lo > 0,
+        test=Criterion("above", 0.3),
     ),
     Claim(
         key="accuracy_3_6",
         statement="At about Pm 3.6% a winning ticket is back to the original network's test accuracy",
         paper=0.0,
         unit="points",
-        criterion="95% CI of the difference contains 0 and |mean| < 0.3 points",
+        criterion="within 0.3 points of 0",
+        reading=f"read off the paper's Figure 3 (test accuracy over training); here: the iterative ticket at "
+        f"Pm 3.6% minus the dense network, {AT_EARLY_STOP}",
         paired=_pair(ticket=_at("ticket", 3.6, ACC), dense=_at("dense", 100, ACC)),
         statistic=_points("ticket", "dense"),
-        holds=lambda est, lo, hi: lo <= 0 <= hi and abs(est) < 0.3,
-        holds_on_estimate=lambda est: abs(est) < 0.3,
+        test=Criterion("within", 0.0, 0.3),
     ),
     Claim(
         key="reinit_speed_21",
@@ -193,10 +225,12 @@ CLAIMS: tuple[Claim, ...] = (
         "randomly reinitialised",
         paper=2.51,
         unit="x",
-        criterion="reinit's early-stop iteration / ticket's > 1 (95% CI above 1)",
+        criterion="above 1x",
+        reading="mean early-stop iteration at Pm 21.1% of the reinitialised ticket (a seed's draws averaged) "
+        "/ the ticket's",
         paired=_pair(ticket=_at("ticket", 21.1, ES), reinit=_at("reinit", 21.1, ES)),
         statistic=lambda t: float(t["reinit"].mean() / t["ticket"].mean()),
-        holds=lambda est, lo, hi: lo > 1,
+        test=Criterion("above", 1.0),
     ),
     Claim(
         key="reinit_accuracy_21",
@@ -204,10 +238,12 @@ CLAIMS: tuple[Claim, ...] = (
         "reinitialised",
         paper=0.5,
         unit="points",
-        criterion="ticket minus reinit test accuracy > 0 (95% CI above 0)",
+        criterion="above 0 points",
+        reading=f"the ticket minus its reinitialisations (a seed's draws averaged) at Pm 21.1%, "
+        f"{AT_EARLY_STOP}",
         paired=_pair(ticket=_at("ticket", 21.1, ACC), reinit=_at("reinit", 21.1, ACC)),
         statistic=_points("ticket", "reinit"),
-        holds=lambda est, lo, hi: lo > 0,
+        test=Criterion("above", 0.0),
     ),
     Claim(
         key="reinit_slower",
@@ -215,10 +251,12 @@ CLAIMS: tuple[Claim, ...] = (
         "levels)",
         paper=None,
         unit="x",
-        criterion="reinit's mean early-stop iteration / ticket's > 1 (95% CI above 1)",
+        criterion="above 1x",
+        reading="early-stop iteration of the reinitialised tickets / the tickets', summed over every pruned "
+        "level",
         paired=_pair(reinit=_levels("reinit", ES), ticket=_levels("ticket", ES)),
         statistic=lambda t: _ratio_over_levels(t, "reinit", "ticket"),
-        holds=lambda est, lo, hi: lo > 1,
+        test=Criterion("above", 1.0),
     ),
     Claim(
         key="reinit_loses_accuracy",
@@ -226,10 +264,11 @@ CLAIMS: tuple[Claim, ...] = (
         "original network)",
         paper=None,
         unit="points",
-        criterion="reinit at the smallest Pm minus dense < 0 (95% CI below 0)",
+        criterion="below 0 points",
+        reading=f"the reinitialised ticket at the smallest Pm minus the dense network, {AT_EARLY_STOP}",
         paired=_pair(reinit=lambda runs: _smallest_level(runs, "reinit", ACC), dense=_at("dense", 100, ACC)),
         statistic=_points("reinit", "dense"),
-        holds=lambda est, lo, hi: hi < 0,
+        test=Criterion("below", 0.0),
     ),
     Claim(
         key="random_degrades_fastest",
@@ -237,20 +276,23 @@ CLAIMS: tuple[Claim, ...] = (
         "tickets",
         paper=None,
         unit="points",
-        criterion="random minus reinit test accuracy over all pruned levels < 0 (95% CI below 0)",
+        criterion="below 0 points",
+        reading=f"randomly pruned minus reinitialised networks, mean over every pruned level, "
+        f"{AT_EARLY_STOP}",
         paired=_pair(random=_levels("random", ACC), reinit=_levels("reinit", ACC)),
         statistic=lambda t: _mean_over_levels(t, "random", "reinit"),
-        holds=lambda est, lo, hi: hi < 0,
+        test=Criterion("below", 0.0),
     ),
     Claim(
         key="dense_accuracy",
         statement="The original network reaches about 98% test accuracy",
         paper=98.0,
         unit="%",
-        criterion="mean within 0.5 points of 98%",
+        criterion="within 0.5 points of 98%",
+        reading=f"the dense network's {AT_EARLY_STOP}",
         paired=_pair(dense=_at("dense", 100, ACC)),
         statistic=lambda t: 100.0 * float(t["dense"].mean()),
-        holds=lambda est, lo, hi: abs(est - 98.0) <= 0.5,
+        test=Criterion("within", 98.0, 0.5),
     ),
     Claim(
         key="oneshot_accuracy",
@@ -258,20 +300,22 @@ CLAIMS: tuple[Claim, ...] = (
         "(Pm <= 21.1%)",
         paper=None,
         unit="points",
-        criterion="iterative minus one-shot test accuracy over levels Pm <= 21.1% > 0 (95% CI above 0)",
+        criterion="above 0 points",
+        reading=f"iterative minus one-shot tickets, mean over the levels Pm <= 21.1%, {AT_EARLY_STOP}",
         paired=_pair(iterative=_levels("ticket", ACC, 21.1), oneshot=_oneshot_levels(ACC, 21.1)),
         statistic=lambda t: _mean_over_levels(t, "iterative", "oneshot"),
-        holds=lambda est, lo, hi: lo > 0,
+        test=Criterion("above", 0.0),
     ),
     Claim(
         key="oneshot_speed",
         statement="Iteratively pruned tickets learn faster than one-shot ones at smaller sizes (Pm <= 21.1%)",
         paper=None,
         unit="x",
-        criterion="one-shot's mean early-stop iteration / iterative's > 1 (95% CI above 1)",
+        criterion="above 1x",
+        reading="early-stop iteration of one-shot / iterative tickets, summed over the levels Pm <= 21.1%",
         paired=_pair(oneshot=_oneshot_levels(ES, 21.1), iterative=_levels("ticket", ES, 21.1)),
         statistic=lambda t: _ratio_over_levels(t, "oneshot", "iterative"),
-        holds=lambda est, lo, hi: lo > 1,
+        test=Criterion("above", 1.0),
     ),
 )
 
@@ -299,8 +343,8 @@ def bootstrap_seeds(
 MIN_SEEDS_FOR_CI = 3  # fewer seeds: no interval, and a claim is judged on its point estimate
 
 CLAIM_COLUMNS = (
-    "claim", "statement", "unit", "paper", "ours", "ci_low", "ci_high", "seeds", "criterion", "holds",
-    "paper_in_ci",
+    "claim", "statement", "reading", "unit", "paper", "ours", "ci_low", "ci_high", "seeds", "criterion",
+    "verdict", "paper_in_ci",
 )  # fmt: skip
 
 
@@ -315,10 +359,11 @@ def claims_table(runs: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> pd
             "unit": claim.unit,
             "paper": claim.paper,
             "criterion": claim.criterion,
+            "reading": claim.reading,
             "seeds": len(table),
         }
         if table.empty:
-            row.update(ours=math.nan, ci_low=math.nan, ci_high=math.nan, holds="not measured", paper_in_ci="")
+            row.update(ours=math.nan, ci_low=math.nan, ci_high=math.nan, verdict=NOT_MEASURED, paper_in_ci="")
         else:
             estimate = claim.statistic(table)
             # A bootstrap over one or two seeds is only their range: below that, judge the estimate alone.
@@ -326,7 +371,7 @@ def claims_table(runs: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> pd
             low, high = bootstrap_seeds(table, claim.statistic, resamples, seed) if enough else (None, None)
             row.update(ours=estimate, ci_low=math.nan if low is None else low,
                        ci_high=math.nan if high is None else high,
-                       holds="yes" if claim.judge(estimate, low, high) else "no")  # fmt: skip
+                       verdict=claim.test.verdict(estimate, low, high))  # fmt: skip
             inside = low is not None and claim.paper is not None and low <= claim.paper <= high
             row["paper_in_ci"] = "" if claim.paper is None or low is None else ("yes" if inside else "no")
         rows.append(row)
@@ -346,7 +391,7 @@ def _num(value: float, unit: str) -> str:
 def claims_markdown(table: pd.DataFrame) -> str:
     """The claims table in Markdown (the same rows as the CSV)."""
     lines = [
-        "| claim | paper | ours (mean over seeds) | 95% CI | seeds | criterion | holds |",
+        "| claim | paper | ours (mean over seeds) | 95% CI | seeds | criterion | verdict |",
         "|---|---|---|---|---|---|---|",
     ]
     for _, r in table.iterrows():
@@ -361,22 +406,57 @@ def claims_markdown(table: pd.DataFrame) -> str:
         else:
             ci = "n/a"
         lines.append(f"| {r['statement']} | {paper} | {ours} | {ci} | {r['seeds']} | {r['criterion']} | "
-                     f"**{r['holds']}** |")  # fmt: skip
+                     f"**{r['verdict']}** |")  # fmt: skip
+    lines += [
+        "",
+        "A claim holds when its whole 95% interval meets the criterion, does not hold when none of it "
+        "does, and is undecided when the interval straddles the criterion's bound.",
+    ]
     if ((table["seeds"] > 0) & (table["seeds"] < MIN_SEEDS_FOR_CI)).any():
         note = (f"With fewer than {MIN_SEEDS_FOR_CI} seeds there is no interval: such a claim is judged "
-                "on its point estimate (the criterion with both CI bounds at the mean; 'back to the "
-                "original accuracy' asks |mean| < 0.3 points).")  # fmt: skip
+                "on its point estimate alone (holds or does not hold).")  # fmt: skip
         lines += ["", note]
+    lines += ["", "How each claim is read here:", ""]
+    lines += [f"- {r['statement']}: {r['reading']}." for _, r in table.iterrows()]
     return "\n".join(lines) + "\n"
 
 
+CURVE_COLUMNS = ("seed", "variant", "schedule", "weights_remaining_pct", "draw", "iteration", "test_acc")
+
+
+def read_curves(networks: Sequence[tuple[PathLike, PathLike]]) -> pd.DataFrame:
+    """The test curves of several networks (``(metrics.json, curve.csv)`` pairs): one row per
+    iteration with a test evaluation, tagged with the network's seed, variant, schedule, Pm and draw."""
+    from lottery.io import read_json
+
+    frames = []
+    for metrics_path, curve_path in networks:
+        m = read_json(metrics_path)
+        curve = pd.read_csv(curve_path).dropna(subset=["test_acc"])
+        identity = {"seed": m["init_seed"], "variant": m["variant"], "schedule": m["schedule"],
+                    "weights_remaining_pct": m["weights_remaining_pct"], "draw": m.get("draw")}  # fmt: skip
+        frames.append(curve.assign(**identity))
+    if not frames:
+        return pd.DataFrame(columns=list(CURVE_COLUMNS))
+    return pd.concat(frames, ignore_index=True)[list(CURVE_COLUMNS)]
+
+
+def write_replicate_curves(networks: Sequence[tuple[PathLike, PathLike]], out: PathLike) -> None:
+    """A replicate's test curves (its summary's ``test_curves.csv``)."""
+    from lottery.io import write_text
+
+    write_text(out, read_curves(networks).to_csv(index=False, lineterminator="\n"))
+
+
 def curve_table(curves: pd.DataFrame) -> pd.DataFrame:
-    """Test accuracy over iterations per (variant, schedule, Pm): mean, min and max over seeds.
+    """Test accuracy over iterations per (variant, schedule, Pm): mean, min and max over seeds (a
+    seed's draws averaged first).
 
     ``curves`` holds the curve rows of several networks with their ``seed``, ``variant``,
     ``schedule`` and ``weights_remaining_pct``; rows without a test evaluation are dropped."""
     rows = curves.dropna(subset=["test_acc"]).copy()
     rows["pm"] = rows["weights_remaining_pct"].round(1)
+    rows = rows.groupby(["variant", "schedule", "pm", "iteration", "seed"], as_index=False)["test_acc"].mean()
     table = (
         rows.groupby(["variant", "schedule", "pm", "iteration"])["test_acc"]
         .agg(n="count", test_acc_mean="mean", test_acc_min="min", test_acc_max="max")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -199,14 +199,33 @@ def summary_markdown(
     claims: PathLike | None = None,
     deviations: list[str] | None = None,
     runs: PathLike | None = None,
+    provenance: Sequence[PathLike] | None = None,
 ) -> str:
     """A short statement of each section's result in numbers; with ``claims`` (the claims table's
     Markdown) and ``deviations`` first, the paper's claims checked and how the run departs from it;
-    with ``runs`` (runs.csv), how the networks were trained."""
+    with ``runs`` (runs.csv), how the networks were trained; with ``provenance`` (the replicates'
+    ``summary/provenance.json``), which machine, commit and time made each replicate."""
     t = {name: pd.read_csv(path) for name, path in tables.items()}
     lines = [f"# Summary of experiment `{experiment}`", ""]
+    if provenance:
+        from lottery.provenance import provenance_markdown
+
+        lines += [
+            "## Who made these results",
+            "",
+            "Each replicate's networks were trained by the code, PyTorch and CPU below (its "
+            "`seed-<s>/summary/provenance.json`); replicates made on different machines are independent "
+            "samples, rounded by different kernels. Core-hours: the trainings' own time summed over "
+            "networks, one core each (with their evaluations); the span: from its first training's start "
+            "to its last one's end.",
+            "",
+            provenance_markdown([read_json(p) for p in provenance]).rstrip(),
+            "",
+        ]
     if runs is not None:
-        lines += ["## How the networks were trained", "", training_paths(read_runs(runs)), ""]
+        each = read_runs(runs, draws="each")
+        lines += ["## How the networks were trained", "", training_paths(each), ""]
+        lines += [draws_line(each), ""]
     seeds = sorted(set(t["paper_view"]["n"])) if "paper_view" in t else []
     if claims is not None:
         runs_seeds = int(max(seeds)) if seeds else 0
@@ -333,6 +352,17 @@ def training_paths(runs: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def draws_line(runs: pd.DataFrame) -> str:
+    """How many networks of each variant a seed has per level (its draws), and how they are read."""
+    per = runs.groupby(["variant", "seed", "schedule", "round", "rewind_iteration"], dropna=False).size()
+    counts = per.groupby(level="variant").max()
+    parts = [f"{variant} {int(n)}" for variant, n in counts.items() if variant != "dense"]
+    return (
+        "Networks per seed and level: " + ", ".join(parts) + ". The tables and figures average a seed's "
+        "draws, then go over seeds (their bars: min and max over seeds)."
+    )
+
+
 @step
 def write_summary(
     tables: Mapping[str, PathLike],
@@ -342,8 +372,9 @@ def write_summary(
     claims: PathLike | None = None,
     deviations: list[str] | None = None,
     runs: PathLike | None = None,
+    provenance: Sequence[PathLike] | None = None,
 ) -> None:
-    write_text(out, summary_markdown(tables, experiment, max_ratio, claims, deviations, runs))
+    write_text(out, summary_markdown(tables, experiment, max_ratio, claims, deviations, runs, provenance))
 
 
 @step
@@ -354,22 +385,12 @@ def write_claims(runs: PathLike, out: Mapping[str, PathLike], params: Mapping[st
     write_text(out["markdown"], paper.claims_markdown(table))
 
 
-def read_curves(networks: list[tuple[PathLike, PathLike]]) -> pd.DataFrame:
-    """Curve rows of several networks, each tagged with its seed, variant, schedule and Pm."""
-    frames = []
-    for metrics_path, curve_path in networks:
-        m = read_json(metrics_path)
-        curve = pd.read_csv(curve_path)
-        frames.append(curve.assign(seed=m["init_seed"], variant=m["variant"], schedule=m["schedule"],
-                                   weights_remaining_pct=m["weights_remaining_pct"]))  # fmt: skip
-    return pd.concat(frames, ignore_index=True)
-
-
 @step
-def write_test_curves(networks: list[tuple[PathLike, PathLike]], out: Mapping[str, PathLike]) -> None:
-    """The paper's Figure 3: test accuracy over training iterations, tickets at the paper's Pm levels
+def write_test_curves(curves: Sequence[PathLike], out: Mapping[str, PathLike]) -> None:
+    """The paper's Figure 3 from the replicates' test curves (``curves``: their summaries'
+    ``test_curves.csv``): test accuracy over training iterations, tickets at the paper's Pm levels
     (left) and ticket vs reinit vs random at Pm 51.3% and 21.1% (right); mean and min-max over seeds."""
-    table = paper.curve_table(read_curves(networks))
+    table = paper.curve_table(pd.concat([pd.read_csv(c) for c in curves], ignore_index=True))
     _write_csv(table, out["table"])
     sns.set_theme(style="whitegrid")
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)

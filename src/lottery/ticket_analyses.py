@@ -27,7 +27,7 @@ import torch
 
 from lottery import data, pruning, variants
 from lottery.desc import Replicate
-from lottery.io import load_tensors
+from lottery.io import load_tensors, save_tensors
 from lottery.logs import log, step
 from lottery.training import as_evaluation_inputs, evaluate
 
@@ -173,31 +173,30 @@ def supermask_rows(
 
 
 def overlap_rows(
-    iterative: Mapping[str, Sequence[PathLike]], oneshot: Mapping[str, Sequence[PathLike]] | None
+    iterative: Mapping[str, Sequence[Mapping[str, torch.Tensor]]],
+    oneshot: Mapping[str, Sequence[Mapping[str, torch.Tensor]]] | None,
 ) -> list[dict[str, Any]]:
     """Per layer and round, the Jaccard overlap of ticket masks (``iterative[replicate]``: rounds
     1..n) of two seeds (every pair), of iterative and one-shot tickets at the same round, and of
     consecutive rounds; each with the chance overlap of its two densities and min/max over pairs."""
-    loaded = {name: [load_tensors(p) for p in paths] for name, paths in iterative.items()}
-    shots = {name: [load_tensors(p) for p in paths] for name, paths in (oneshot or {}).items()}
     found: dict[tuple[str, str, int], list[tuple[float, float]]] = {}
 
     def add(
         comparison: str, round_: int, a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]
     ) -> None:
         for layer in a:
-            chance = chance_jaccard(float(a[layer].mean()), float(b[layer].mean()))
+            chance = chance_jaccard(float(a[layer].float().mean()), float(b[layer].float().mean()))
             found.setdefault((comparison, layer, round_), []).append((jaccard(a[layer], b[layer]), chance))
 
-    for first, second in itertools.combinations(sorted(loaded), 2):
-        for round_, (a, b) in enumerate(zip(loaded[first], loaded[second], strict=False), start=1):
+    for first, second in itertools.combinations(sorted(iterative), 2):
+        for round_, (a, b) in enumerate(zip(iterative[first], iterative[second], strict=False), start=1):
             add("seeds", round_, a, b)
-    for name, masks in loaded.items():
-        for round_, (a, b) in enumerate(zip(masks, shots.get(name, []), strict=False), start=1):
+    for name, masks in iterative.items():
+        for round_, (a, b) in enumerate(zip(masks, (oneshot or {}).get(name, []), strict=False), start=1):
             add("iterative_vs_oneshot", round_, a, b)
         for round_, (a, b) in enumerate(itertools.pairwise(masks), start=1):
             add("consecutive_rounds", round_, a, b)
-    reference = next(iter(loaded.values()))
+    reference = next(iter(iterative.values()))
     rows = []
     for (comparison, layer, round_), values in found.items():
         overlaps = [v for v, _ in values]
@@ -207,7 +206,7 @@ def overlap_rows(
                 "layer": layer.removesuffix(".weight"),
                 "round": round_,
                 "pm": round(_pm(reference[round_ - 1]), 1),
-                "density": float(reference[round_ - 1][layer].mean()),
+                "density": float(reference[round_ - 1][layer].float().mean()),
                 "jaccard": sum(overlaps) / len(overlaps),
                 "jaccard_min": min(overlaps),
                 "jaccard_max": max(overlaps),
@@ -218,13 +217,14 @@ def overlap_rows(
     return rows
 
 
-def pixel_rows(masks: Mapping[int, Sequence[PathLike]], mean_intensity: torch.Tensor) -> list[dict[str, Any]]:
+def pixel_rows(
+    masks: Mapping[int, Sequence[Mapping[str, torch.Tensor]]], mean_intensity: torch.Tensor
+) -> list[dict[str, Any]]:
     """Per round (``masks[round]``: that round's ticket mask of every replicate) and pixel, the
     fraction of the first layer's weights that survive (mean over replicates), beside the pixel's
     mean intensity in [0, 1]."""
     rows = []
-    for round_, paths in sorted(masks.items()):
-        loaded = [load_tensors(p) for p in paths]
+    for round_, loaded in sorted(masks.items()):
         survival = torch.stack([pixel_survival(m["fc1.weight"]) for m in loaded]).mean(dim=0)
         pm = sum(_pm(m) for m in loaded) / len(loaded)
         for pixel in range(len(survival)):
@@ -242,6 +242,48 @@ def pixel_rows(masks: Mapping[int, Sequence[PathLike]], mean_intensity: torch.Te
     return rows
 
 
+# ---------------------------------------------------------------- a replicate's masks, committed
+# The ticket masks the analyses across seeds read (mask overlap, the pixel map), one bit per weight:
+# a replicate's reference-schedule and one-shot masks in one small file of its summary, so that they
+# outlive the checkpoints.
+def pack_masks(masks: Mapping[str, Mapping[str, torch.Tensor]]) -> tuple[dict[str, torch.Tensor], dict]:
+    """``masks[key][layer]`` as packed bits (uint8, 8 weights a byte) under ``<key>/<layer>``, with
+    the shapes to unpack them."""
+    import numpy as np
+
+    tensors, shapes = {}, {}
+    for key, layers in masks.items():
+        for layer, mask in layers.items():
+            bits = np.packbits(mask.bool().reshape(-1).numpy())
+            tensors[f"{key}/{layer}"] = torch.from_numpy(bits)
+            shapes[f"{key}/{layer}"] = list(mask.shape)
+    return tensors, {"shapes": shapes}
+
+
+def load_mask_bundle(path: PathLike) -> dict[str, dict[str, torch.Tensor]]:
+    """A file of :func:`write_replicate_masks`: ``{key: {layer: bool mask}}``."""
+    import json
+    import math
+
+    import numpy as np
+    from safetensors import safe_open
+
+    tensors = load_tensors(path)  # checks the digest
+    with safe_open(str(path), "pt") as f:
+        shapes = json.loads((f.metadata() or {})["lottery"])["shapes"]
+    out: dict[str, dict[str, torch.Tensor]] = {}
+    for name, packed in tensors.items():
+        key, layer = name.rsplit("/", 1)
+        shape = shapes[name]
+        bits = np.unpackbits(packed.numpy(), count=math.prod(shape)).astype(bool)
+        out.setdefault(key, {})[layer] = torch.from_numpy(bits.reshape(shape))
+    return out
+
+
+def mask_key(schedule: str, round_: int) -> str:
+    return f"{schedule}/round-{round_}"
+
+
 def mean_intensity(dataset: PathLike, split: PathLike) -> torch.Tensor:
     """Each pixel's mean intensity in [0, 1] over the training split's images."""
     images = load_tensors(dataset)["train_images"][load_tensors(split)["train_indices"]]
@@ -249,53 +291,112 @@ def mean_intensity(dataset: PathLike, split: PathLike) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- the workflow's steps
+# Each analysis in two steps: a replicate's part, into its summary (small files that are committed,
+# so that a later run with more seeds reuses them), and the experiment's table and figure from them.
+def _write_rows(rows: list[dict[str, Any]], out: PathLike) -> None:
+    import pandas as pd
+
+    from lottery.io import write_text
+
+    write_text(out, pd.DataFrame(rows).to_csv(index=False, lineterminator="\n"))
+
+
+def _read_rows(tables: Sequence[PathLike]) -> list[dict[str, Any]]:
+    import pandas as pd
+
+    return pd.concat([pd.read_csv(t) for t in tables], ignore_index=True).to_dict("records")
+
+
 @step
-def write_instability(
+def write_replicate_instability(
     pairs: Sequence[Mapping[str, Any]],
     dataset: PathLike,
     split: PathLike,
     points: int,
     out: Mapping[str, PathLike],
 ) -> None:
-    from lottery import report
-
+    """A replicate's tested networks (``pairs``) and their paths."""
     x, y = _test_inputs(dataset, split)
     rows, path_rows = instability_tables(pairs, points, x, y)
-    report.draw_instability(rows, path_rows, out)
+    _write_rows(rows, out["table"])
+    _write_rows(path_rows, out["path"])
 
 
 @step
-def write_supermasks(
-    replicates: Mapping[str, Replicate],
-    inits: Mapping[str, PathLike],
-    masks: Mapping[str, Sequence[PathLike]],
+def write_instability(
+    tables: Sequence[PathLike], paths: Sequence[PathLike], out: Mapping[str, PathLike]
+) -> None:
+    from lottery import report
+
+    report.draw_instability(_read_rows(tables), _read_rows(paths), out)
+
+
+@step
+def write_replicate_supermasks(
+    replicate: Replicate,
+    init: PathLike,
+    masks: Sequence[PathLike],
+    dataset: PathLike,
+    split: PathLike,
+    out: PathLike,
+) -> None:
+    """A replicate's ticket masks of rounds 1..n (``masks``) on θ0 and the signed constant."""
+    x, y = _test_inputs(dataset, split)
+    _write_rows(
+        supermask_rows({replicate.name: replicate}, {replicate.name: init}, {replicate.name: masks}, x, y),
+        out,
+    )
+
+
+@step
+def write_supermasks(tables: Sequence[PathLike], out: Mapping[str, PathLike]) -> None:
+    from lottery import report
+
+    report.draw_supermasks(_read_rows(tables), out)
+
+
+@step
+def write_replicate_masks(masks: Mapping[str, PathLike], out: PathLike) -> None:
+    """A replicate's ticket masks (``masks``: mask file by :func:`mask_key`) packed in one file."""
+    tensors, metadata = pack_masks({key: load_tensors(path) for key, path in masks.items()})
+    save_tensors(out, tensors, metadata=metadata)
+    log.info("%d masks packed into %s", len(masks), out)
+
+
+def _bundles(bundles: Mapping[str, PathLike], schedule: str, rounds: Sequence[int]):
+    """Each replicate's masks of ``schedule`` at ``rounds`` from its packed file."""
+    loaded = {name: load_mask_bundle(path) for name, path in bundles.items()}
+    return {name: [masks[mask_key(schedule, r)] for r in rounds] for name, masks in loaded.items()}
+
+
+@step
+def write_mask_overlap(
+    bundles: Mapping[str, PathLike],
+    reference: str,
+    oneshot: str | None,
+    rounds: int,
+    oneshot_rounds: int,
+    out: Mapping[str, PathLike],
+) -> None:
+    from lottery import report
+
+    iterative = _bundles(bundles, reference, range(1, rounds + 1))
+    shots = _bundles(bundles, oneshot, range(1, oneshot_rounds + 1)) if oneshot else None
+    report.draw_mask_overlap(overlap_rows(iterative, shots), out)
+
+
+@step
+def write_pixel_map(
+    bundles: Mapping[str, PathLike],
+    reference: str,
+    rounds: Sequence[int],
     dataset: PathLike,
     split: PathLike,
     out: Mapping[str, PathLike],
 ) -> None:
     from lottery import report
 
-    x, y = _test_inputs(dataset, split)
-    report.draw_supermasks(supermask_rows(replicates, inits, masks, x, y), out)
-
-
-@step
-def write_mask_overlap(
-    iterative: Mapping[str, Sequence[PathLike]],
-    oneshot: Mapping[str, Sequence[PathLike]] | None,
-    out: Mapping[str, PathLike],
-) -> None:
-    from lottery import report
-
-    report.draw_mask_overlap(overlap_rows(iterative, oneshot), out)
-
-
-@step
-def write_pixel_map(
-    masks: Mapping[int, Sequence[PathLike]], dataset: PathLike, split: PathLike, out: Mapping[str, PathLike]
-) -> None:
-    from lottery import report
-
-    rows = pixel_rows(masks, mean_intensity(dataset, split))
-    report.draw_pixel_map(rows, out)
-    log.info("pixel map of rounds %s", sorted(masks))
+    by_replicate = _bundles(bundles, reference, rounds)
+    masks = {r: [by_replicate[name][i] for name in by_replicate] for i, r in enumerate(rounds)}
+    report.draw_pixel_map(pixel_rows(masks, mean_intensity(dataset, split)), out)
+    log.info("pixel map of rounds %s", list(rounds))

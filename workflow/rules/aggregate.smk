@@ -1,17 +1,18 @@
-# Stage 6: one table of every trained network.
+# Stage 6: each replicate summarised in small files that are committed (seed-<s>/summary/: its runs
+# table and provenance here, its test curves and what the ticket analyses read in stages 8 and 9),
+# and the experiment's runs table from them. Checkpoints need not be kept: where a replicate's
+# summary is present, Snakemake has nothing to redo for it, so adding a seed trains only that seed.
 
 
-rule collect_runs:
+rule replicate_runs:
+    wildcard_constraints:
+        replicate=UNRECORDED,
     input:
-        metrics=metrics_files(
-            EXPERIMENT.dense_dirs()
-            + EXPERIMENT.ticket_dirs()
-            + EXPERIMENT.control_dirs()
-        ),
+        metrics=replicate_networks,
     output:
-        runs=f"{RESULTS}/runs.csv",
+        runs=f"{SUMMARY}/runs.csv",
     log:
-        f"{LOGS}/collect_runs.log",
+        f"{LOGS}/{{replicate}}/replicate_runs.log",
     localrule: True
     conda:
         "../envs/lottery.yaml"
@@ -19,3 +20,33 @@ rule collect_runs:
         experiment=EXPERIMENT.name,
     script:
         "../scripts/collect_runs.py"
+
+
+rule replicate_provenance:
+    wildcard_constraints:
+        replicate=UNRECORDED,
+    input:
+        provenance=replicate_provenance_files,
+    output:
+        provenance=f"{SUMMARY}/provenance.json",
+    log:
+        f"{LOGS}/{{replicate}}/replicate_provenance.log",
+    localrule: True
+    conda:
+        "../envs/lottery.yaml"
+    script:
+        "../scripts/replicate_provenance.py"
+
+
+rule collect_runs:
+    input:
+        runs=replicate_summaries("runs.csv"),
+    output:
+        runs=f"{RESULTS}/runs.csv",
+    log:
+        f"{LOGS}/collect_runs.log",
+    localrule: True
+    conda:
+        "../envs/lottery.yaml"
+    script:
+        "../scripts/concatenate_runs.py"

@@ -29,6 +29,7 @@ rule summary:
         unpack(paper_summary_inputs),
         **summary_tables(),
         runs=f"{RESULTS}/runs.csv",
+        provenance=replicate_summaries("provenance.json"),
     output:
         summary=report(
             f"{RESULTS}/summary.md",

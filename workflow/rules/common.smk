@@ -49,6 +49,9 @@ PAPER = config["analysis"]["paper"]
 RESULTS = f"results/{EXPERIMENT.name}"
 LOGS = f"logs/{EXPERIMENT.name}"
 ANALYSIS = f"{RESULTS}/analysis"
+# A replicate's summary: the small files that are committed, from which the experiment's tables are
+# built (its checkpoints need not be kept; a later run with more seeds reuses them).
+SUMMARY = f"{RESULTS}/{{replicate}}/summary"
 FIGURES = f"{RESULTS}/figures"
 BENCHMARKS = f"{RESULTS}/benchmarks"
 
@@ -170,9 +173,44 @@ def metrics_files(directories):
     return [f"{RESULTS}/{d}/metrics.json" for d in directories]
 
 
-def test_curve_networks():
-    """metrics.json and curve.csv of every network with a test curve, as two aligned lists."""
-    directories = EXPERIMENT.curve_dirs()
+def recorded_replicates():
+    """Replicates whose summary stands for their networks: its runs table is here and its networks
+    are not (a fresh clone: summaries are committed, checkpoints are not). No rule makes their
+    summaries (RECORDED below), so nothing of theirs is redone nor trained again, even when the
+    data are fetched anew for another seed; delete a replicate's summary folder to make it again."""
+    return [
+        r
+        for r in EXPERIMENT.replicates
+        if Path(SUMMARY.format(replicate=r), "runs.csv").exists()
+        and not Path(RESULTS, r, "dense", "metrics.json").exists()
+    ]
+
+
+# The replicate_* rules' wildcard constraint: the replicates that are not records.
+UNRECORDED = "|".join(
+    r for r in EXPERIMENT.replicates if r not in recorded_replicates()
+) or "(?!)"
+
+
+def replicate_summaries(name):
+    """A file of every replicate's summary (``seed-<s>/summary/<name>``), in the replicates' order."""
+    return [os.path.join(SUMMARY.format(replicate=r), name) for r in EXPERIMENT.replicates]
+
+
+def replicate_networks(wildcards):
+    """metrics.json of every network of a replicate's runs table."""
+    return metrics_files(EXPERIMENT.network_dirs(wildcards.replicate))
+
+
+def replicate_provenance_files(wildcards):
+    """provenance.json of every network a replicate trains."""
+    directories = EXPERIMENT.trained_dirs(wildcards.replicate)
+    return [f"{RESULTS}/{d}/provenance.json" for d in directories]
+
+
+def test_curve_networks(wildcards):
+    """metrics.json and curve.csv of a replicate's networks with a test curve, as two aligned lists."""
+    directories = EXPERIMENT.curve_dirs(wildcards.replicate)
     return {
         "metrics": metrics_files(directories),
         "curves": [f"{RESULTS}/{d}/curve.csv" for d in directories],
@@ -213,6 +251,7 @@ def paper_summary_inputs(wildcards):
 
 def all_outputs():
     outputs = [f"{RESULTS}/runs.csv", f"{RESULTS}/summary.md"]
+    outputs += replicate_summaries("runs.csv") + replicate_summaries("provenance.json")
     outputs += [f"{ANALYSIS}/{s.name}.csv" for s in sections.SECTIONS if wanted(s)]
     if PAPER:
         outputs.append(f"{ANALYSIS}/claims.csv")
@@ -260,19 +299,47 @@ def instability_network(wildcards):
     return to_params(ticket)
 
 
+def replicate_pairs(wildcards):
+    """A replicate's tested networks of the instability analysis (Experiment.instability_pairs)."""
+    return [
+        p
+        for p in EXPERIMENT.instability_pairs()
+        if p["replicate"] == wildcards.replicate
+    ]
+
+
 def instability_inputs(wildcards):
-    """The two copies' final weights of every tested network (Experiment.instability_pairs)."""
-    pairs = EXPERIMENT.instability_pairs()
+    """The two copies' final weights of every tested network of a replicate."""
+    pairs = replicate_pairs(wildcards)
     return {
         "a": [f"{RESULTS}/{p['a']}/final.safetensors" for p in pairs],
         "b": [f"{RESULTS}/{p['b']}/final.safetensors" for p in pairs],
     }
 
 
-def oneshot_masks():
-    """The one-shot tickets' masks at the reference schedule's levels, if there are any."""
+def oneshot_rounds():
+    """The one-shot schedule's rounds at the reference schedule's levels (0 without one)."""
     oneshot = EXPERIMENT.oneshot_reference
     if oneshot is None:
-        return []
-    rounds = range(1, min(oneshot.rounds, EXPERIMENT.reference_schedule.rounds) + 1)
-    return reference_masks(rounds, schedule=oneshot)
+        return 0
+    return min(oneshot.rounds, EXPERIMENT.reference_schedule.rounds)
+
+
+def packed_masks():
+    """The masks a replicate's summary keeps (lottery.ticket_analyses.write_replicate_masks): by
+    key, the reference schedule's rounds and the one-shot ones at its levels."""
+    reference, oneshot = EXPERIMENT.reference_schedule, EXPERIMENT.oneshot_reference
+    schedules = [(reference, reference.rounds), (oneshot, oneshot_rounds())]
+    return {
+        f"{s.name}/round-{k}": (s, k)
+        for s, rounds in schedules
+        if s is not None
+        for k in range(1, rounds + 1)
+    }
+
+
+def replicate_mask_files(wildcards):
+    return [
+        f"{RESULTS}/{EXPERIMENT.ticket_mask(wildcards.replicate, k, s)}"
+        for s, k in packed_masks().values()
+    ]

@@ -1,6 +1,6 @@
 # Stage 8 (analysis.paper: true): the paper's results checked claim by claim and its test-curve
-# figure (its iterative vs one-shot comparison is the oneshot section of analysis.smk). Small jobs:
-# they run on the submit host.
+# figure, from each replicate's test curves (kept in its summary); its iterative vs one-shot
+# comparison is the oneshot section of analysis.smk. Small jobs: they run on the submit host.
 
 
 rule claims:
@@ -24,9 +24,25 @@ rule claims:
         "../scripts/claims.py"
 
 
+rule replicate_test_curves:
+    wildcard_constraints:
+        replicate=UNRECORDED,
+    input:
+        unpack(test_curve_networks),
+    output:
+        curves=f"{SUMMARY}/test_curves.csv",
+    log:
+        f"{LOGS}/{{replicate}}/replicate_test_curves.log",
+    localrule: True
+    conda:
+        "../envs/lottery.yaml"
+    script:
+        "../scripts/replicate_test_curves.py"
+
+
 rule test_curves:
     input:
-        **test_curve_networks(),
+        curves=replicate_summaries("test_curves.csv"),
     output:
         table=f"{ANALYSIS}/test_curves.csv",
         png=report(

@@ -2,7 +2,8 @@
 # instability (the only one that trains networks: a second copy of each tested network, and a first
 # where the experiment has none), supermasks, mask overlap and the pixel map, read from the masks,
 # θ0 and weights of the iterative fixed-rate schedule (Experiment.reference_schedule; this file is
-# included where the experiment has one).
+# included where the experiment has one). Each in two steps: a replicate's part into its summary
+# (replicate_*: tables, and its masks packed one bit a weight), the experiment's from those.
 REFERENCE_ROUNDS = range(1, EXPERIMENT.reference_schedule.rounds + 1)
 WILDCARDS = ("{replicate}", "{variant}", "{level}", "{iteration}", "{twin}")
 INSTABILITY_COPY = f"{RESULTS}/{EXPERIMENT.instability_dir(*WILDCARDS)}"
@@ -36,56 +37,109 @@ rule train_instability_copy:
         "../scripts/train_instability_copy.py"
 
 
-rule instability:
+rule replicate_instability:
+    wildcard_constraints:
+        replicate=UNRECORDED,
     input:
         unpack(instability_inputs),
         dataset=rules.decode_dataset.output.dataset,
         split=rules.split_dataset.output.split,
     output:
-        **section_outputs(sections.BY_NAME["instability"]),
-        path=f"{ANALYSIS}/instability_path.csv",
+        table=f"{SUMMARY}/instability.csv",
+        path=f"{SUMMARY}/instability_path.csv",
     log:
-        f"{LOGS}/analysis/instability.log",
+        f"{LOGS}/{{replicate}}/replicate_instability.log",
     benchmark:
-        f"{BENCHMARKS}/analysis/instability.tsv"
+        f"{BENCHMARKS}/{{replicate}}/replicate_instability.tsv"
     conda:
         "../envs/lottery.yaml"
     threads: 1
     params:
-        pairs=[
+        pairs=lambda wildcards: [
             {key: p[key] for key in ("replicate", "variant", "round", "k")}
-            for p in EXPERIMENT.instability_pairs()
+            for p in replicate_pairs(wildcards)
         ],
         points=EXPERIMENT.instability.points,
     script:
         "../scripts/ticket_analysis.py"
 
 
-rule supermasks:
+rule instability:
     input:
-        inits=[f"{RESULTS}/{r}/init.safetensors" for r in EXPERIMENT.replicates],
-        masks=reference_masks(REFERENCE_ROUNDS),
+        tables=replicate_summaries("instability.csv"),
+        paths=replicate_summaries("instability_path.csv"),
+    output:
+        **section_outputs(sections.BY_NAME["instability"]),
+        path=f"{ANALYSIS}/instability_path.csv",
+    log:
+        f"{LOGS}/analysis/instability.log",
+    localrule: True
+    conda:
+        "../envs/lottery.yaml"
+    script:
+        "../scripts/ticket_analysis.py"
+
+
+rule replicate_supermasks:
+    wildcard_constraints:
+        replicate=UNRECORDED,
+    input:
+        init=rules.initialise.output.init,
+        masks=lambda wildcards: reference_masks(
+            REFERENCE_ROUNDS, [wildcards.replicate]
+        ),
         dataset=rules.decode_dataset.output.dataset,
         split=rules.split_dataset.output.split,
     output:
-        **section_outputs(sections.BY_NAME["supermasks"]),
+        table=f"{SUMMARY}/supermasks.csv",
     log:
-        f"{LOGS}/analysis/supermasks.log",
+        f"{LOGS}/{{replicate}}/replicate_supermasks.log",
     benchmark:
-        f"{BENCHMARKS}/analysis/supermasks.tsv"
+        f"{BENCHMARKS}/{{replicate}}/replicate_supermasks.tsv"
     conda:
         "../envs/lottery.yaml"
     threads: 1
     params:
-        replicates=[to_params(r) for r in EXPERIMENT.replicates.values()],
+        replicate=replicate_params,
+    script:
+        "../scripts/ticket_analysis.py"
+
+
+rule supermasks:
+    input:
+        tables=replicate_summaries("supermasks.csv"),
+    output:
+        **section_outputs(sections.BY_NAME["supermasks"]),
+    log:
+        f"{LOGS}/analysis/supermasks.log",
+    localrule: True
+    conda:
+        "../envs/lottery.yaml"
+    script:
+        "../scripts/ticket_analysis.py"
+
+
+rule replicate_masks:
+    wildcard_constraints:
+        replicate=UNRECORDED,
+    input:
+        masks=replicate_mask_files,
+    output:
+        masks=f"{SUMMARY}/masks.safetensors",
+    log:
+        f"{LOGS}/{{replicate}}/replicate_masks.log",
+    localrule: True
+    conda:
+        "../envs/lottery.yaml"
+    params:
+        mask_keys=list(packed_masks()),
     script:
         "../scripts/ticket_analysis.py"
 
 
 rule mask_overlap:
     input:
-        iterative=reference_masks(REFERENCE_ROUNDS),
-        oneshot=oneshot_masks(),
+        bundles=replicate_summaries("masks.safetensors"),
     output:
         **section_outputs(sections.BY_NAME["mask_overlap"]),
     log:
@@ -95,14 +149,17 @@ rule mask_overlap:
         "../envs/lottery.yaml"
     params:
         replicates=list(EXPERIMENT.replicates),
+        reference=EXPERIMENT.reference_schedule.name,
+        oneshot=getattr(EXPERIMENT.oneshot_reference, "name", None),
         rounds=len(REFERENCE_ROUNDS),
+        oneshot_rounds=oneshot_rounds(),
     script:
         "../scripts/ticket_analysis.py"
 
 
 rule pixel_map:
     input:
-        masks=reference_masks(EXPERIMENT.pixel_map.rounds),
+        bundles=replicate_summaries("masks.safetensors"),
         dataset=rules.decode_dataset.output.dataset,
         split=rules.split_dataset.output.split,
     output:
@@ -114,6 +171,7 @@ rule pixel_map:
         "../envs/lottery.yaml"
     params:
         replicates=list(EXPERIMENT.replicates),
+        reference=EXPERIMENT.reference_schedule.name,
         rounds=list(EXPERIMENT.pixel_map.rounds),
     script:
         "../scripts/ticket_analysis.py"

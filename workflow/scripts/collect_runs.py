@@ -1,4 +1,4 @@
-"""Snakemake adapter: the runs table from every network's metrics (lottery.jobs.collect_runs)."""
+"""Snakemake adapter: a replicate's runs table from its networks' metrics (lottery.jobs.collect_runs)."""
 
 from lottery.jobs import run_script
 

@@ -6,11 +6,12 @@ from lottery.report import write_summary
 snakemake = globals()["snakemake"]
 setup_logging(snakemake.log[0])
 write_summary(
-    {name: path for name, path in snakemake.input.items() if name not in ("claims", "runs")},
+    {name: path for name, path in snakemake.input.items() if name not in ("claims", "runs", "provenance")},
     snakemake.params.experiment,
     snakemake.params.max_ratio,
     snakemake.output.summary,
     claims=snakemake.input.get("claims"),
     deviations=snakemake.params.deviations,
     runs=snakemake.input.runs,
+    provenance=list(snakemake.input.provenance),
 )
