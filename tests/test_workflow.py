@@ -329,6 +329,11 @@ ANALYSIS = {"collect_runs", "pruning_ratios", "accuracy", "correlations", "param
 def test_config_change_reruns_only_affected_jobs(first_run):
     counts = dry_run_with(first_run, "seeds", "init", [1, 2, 5])
     assert counts == PER_SEED | dict.fromkeys(ANALYSIS, 1)
+    # One more reinit draw per ticket: its weights and its networks, nothing else.
+    counts = dry_run_with(first_run, "variants", "draws", {"reinit": 2, "random": 2})
+    assert {rule: n for rule, n in counts.items() if rule.startswith(("train_", "initialise"))} == {
+        "initialise_reinit_draw": 2, "train_reinit_draw": 12
+    }  # fmt: skip
     counts = dry_run_with(first_run, "training", "eval_every", 25)
     assert counts["train_dense"] == 2 and counts["train_ticket"] == 20
     assert not {"fetch_dataset", "decode_dataset", "split_dataset", "initialise"} & set(counts)

@@ -177,7 +177,8 @@ def recorded_replicates():
     """Replicates whose summary stands for their networks: its runs table is here and its networks
     are not (a fresh clone: summaries are committed, checkpoints are not). No rule makes their
     summaries (RECORDED below), so nothing of theirs is redone nor trained again, even when the
-    data are fetched anew for another seed; delete a replicate's summary folder to make it again."""
+    data are fetched anew for another seed; delete a replicate's summary folder to make it again.
+    """
     return [
         r
         for r in EXPERIMENT.replicates
@@ -187,14 +188,15 @@ def recorded_replicates():
 
 
 # The replicate_* rules' wildcard constraint: the replicates that are not records.
-UNRECORDED = "|".join(
-    r for r in EXPERIMENT.replicates if r not in recorded_replicates()
-) or "(?!)"
+RECORDED = recorded_replicates()
+UNRECORDED = "|".join(r for r in EXPERIMENT.replicates if r not in RECORDED) or "(?!)"
 
 
 def replicate_summaries(name):
     """A file of every replicate's summary (``seed-<s>/summary/<name>``), in the replicates' order."""
-    return [os.path.join(SUMMARY.format(replicate=r), name) for r in EXPERIMENT.replicates]
+    return [
+        os.path.join(SUMMARY.format(replicate=r), name) for r in EXPERIMENT.replicates
+    ]
 
 
 def replicate_networks(wildcards):
