@@ -54,12 +54,13 @@ def run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def result_files(workdir: Path) -> dict[str, bytes]:
-    """Every file the workflow leaves under results/ and resources/, but the timings of benchmark/."""
+    """Every file the workflow leaves under results/ and resources/, but the timings of benchmark/ and
+    of the networks' provenance.json."""
     return {
         str(p.relative_to(workdir)): p.read_bytes()
         for top in (RESULTS, "resources")
         for p in sorted((workdir / top).rglob("*"))
-        if p.is_file() and "benchmarks" not in p.parts
+        if p.is_file() and "benchmarks" not in p.parts and p.name != "provenance.json"
     }
 
 

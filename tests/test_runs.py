@@ -92,7 +92,8 @@ def test_a_replicates_provenance_gathers_its_networks(tmp_path):
     assert p["commits"] == {"abc": 2, "def": 1} and p["paths"] == {"fc1": {"sparse": 3}}
     assert p["span_seconds"] == 3660  # 08:00 to 09:01
     table = provenance.provenance_markdown([p])
-    assert "| seed-1 | 3 |" in table and "0.60 |" in table and "1.02 h" in table
+    assert "| seed-1 | 3 | AMD EPYC (family 25, model 17), avx2/avx512f (2); Intel" in table
+    assert "| abc (2); def (1) | 2.14.1 |" in table
 
 
 def test_this_machine_is_described():

@@ -144,23 +144,17 @@ def write_replicate_provenance(
 
 
 def provenance_markdown(summaries: Sequence[Mapping[str, Any]]) -> str:
-    """The summary's table: which machine, commit and PyTorch made each replicate, and its time."""
-    lines = [
-        "| replicate | networks | machine | commit | torch | training, core-hours | first start to last "
-        "end |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    """The summary's table: which machines, commits and PyTorch made each replicate (with how many
+    networks each, where there are several). Its times stay in the provenance files, so that the
+    summary is the same for the same networks."""
+
+    def cell(counts: Mapping[str, int]) -> str:
+        return "; ".join(name if len(counts) == 1 else f"{name} ({n})" for name, n in counts.items())
+
+    lines = ["| replicate | networks | machine | commit | torch |", "|---|---|---|---|---|"]
     for p in summaries:
-        span = p.get("span_seconds")
         lines.append(
-            f"| {p['replicate']} | {p['networks']} | "
-            + "; ".join(f"{m} ({n})" if len(p["machines"]) > 1 else m for m, n in p["machines"].items())
-            + " | "
-            + ", ".join(p["commits"])
-            + " | "
-            + ", ".join(p["torch"])
-            + f" | {p['training_seconds'] / 3600:.2f} | "
-            + ("n/a" if span is None else f"{span / 3600:.2f} h ({p['started']} to {p['finished']})")
-            + " |"
+            f"| {p['replicate']} | {p['networks']} | {cell(p['machines'])} | {cell(p['commits'])} | "
+            f"{cell(p['torch'])} |"
         )
     return "\n".join(lines) + "\n"

@@ -213,11 +213,11 @@ def summary_markdown(
         lines += [
             "## Who made these results",
             "",
-            "Each replicate's networks were trained by the code, PyTorch and CPU below (its "
-            "`seed-<s>/summary/provenance.json`); replicates made on different machines are independent "
-            "samples, rounded by different kernels. Core-hours: the trainings' own time summed over "
-            "networks, one core each (with their evaluations); the span: from its first training's start "
-            "to its last one's end.",
+            "Each replicate's networks were trained by the code, PyTorch and CPU below; replicates made on "
+            "different machines are independent samples, rounded by different kernels. Each replicate's "
+            "`seed-<s>/summary/provenance.json` also gives its trainer's path per layer and its times: "
+            "the trainings' own time summed over networks (one core each, evaluations included) and the "
+            "span from its first training's start to its last one's end.",
             "",
             provenance_markdown([read_json(p) for p in provenance]).rstrip(),
             "",

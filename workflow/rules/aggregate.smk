@@ -5,14 +5,14 @@
 
 
 rule replicate_runs:
-    wildcard_constraints:
-        replicate=UNRECORDED,
     input:
         metrics=replicate_networks,
     output:
         runs=f"{SUMMARY}/runs.csv",
     log:
         f"{LOGS}/{{replicate}}/replicate_runs.log",
+    wildcard_constraints:
+        replicate=UNRECORDED,
     localrule: True
     conda:
         "../envs/lottery.yaml"
@@ -23,14 +23,14 @@ rule replicate_runs:
 
 
 rule replicate_provenance:
-    wildcard_constraints:
-        replicate=UNRECORDED,
     input:
         provenance=replicate_provenance_files,
     output:
         provenance=f"{SUMMARY}/provenance.json",
     log:
         f"{LOGS}/{{replicate}}/replicate_provenance.log",
+    wildcard_constraints:
+        replicate=UNRECORDED,
     localrule: True
     conda:
         "../envs/lottery.yaml"

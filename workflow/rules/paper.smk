@@ -25,14 +25,14 @@ rule claims:
 
 
 rule replicate_test_curves:
-    wildcard_constraints:
-        replicate=UNRECORDED,
     input:
         unpack(test_curve_networks),
     output:
         curves=f"{SUMMARY}/test_curves.csv",
     log:
         f"{LOGS}/{{replicate}}/replicate_test_curves.log",
+    wildcard_constraints:
+        replicate=UNRECORDED,
     localrule: True
     conda:
         "../envs/lottery.yaml"

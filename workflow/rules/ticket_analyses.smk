@@ -38,8 +38,6 @@ rule train_instability_copy:
 
 
 rule replicate_instability:
-    wildcard_constraints:
-        replicate=UNRECORDED,
     input:
         unpack(instability_inputs),
         dataset=rules.decode_dataset.output.dataset,
@@ -51,6 +49,8 @@ rule replicate_instability:
         f"{LOGS}/{{replicate}}/replicate_instability.log",
     benchmark:
         f"{BENCHMARKS}/{{replicate}}/replicate_instability.tsv"
+    wildcard_constraints:
+        replicate=UNRECORDED,
     conda:
         "../envs/lottery.yaml"
     threads: 1
@@ -81,13 +81,9 @@ rule instability:
 
 
 rule replicate_supermasks:
-    wildcard_constraints:
-        replicate=UNRECORDED,
     input:
         init=rules.initialise.output.init,
-        masks=lambda wildcards: reference_masks(
-            REFERENCE_ROUNDS, [wildcards.replicate]
-        ),
+        masks=lambda wildcards: reference_masks(REFERENCE_ROUNDS, [wildcards.replicate]),
         dataset=rules.decode_dataset.output.dataset,
         split=rules.split_dataset.output.split,
     output:
@@ -96,6 +92,8 @@ rule replicate_supermasks:
         f"{LOGS}/{{replicate}}/replicate_supermasks.log",
     benchmark:
         f"{BENCHMARKS}/{{replicate}}/replicate_supermasks.tsv"
+    wildcard_constraints:
+        replicate=UNRECORDED,
     conda:
         "../envs/lottery.yaml"
     threads: 1
@@ -120,14 +118,14 @@ rule supermasks:
 
 
 rule replicate_masks:
-    wildcard_constraints:
-        replicate=UNRECORDED,
     input:
         masks=replicate_mask_files,
     output:
         masks=f"{SUMMARY}/masks.safetensors",
     log:
         f"{LOGS}/{{replicate}}/replicate_masks.log",
+    wildcard_constraints:
+        replicate=UNRECORDED,
     localrule: True
     conda:
         "../envs/lottery.yaml"
