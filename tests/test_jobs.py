@@ -161,8 +161,13 @@ def test_the_fetch_and_the_runs_table_start_without_pytorch(tmp_path):
         f"jobs.run('fetch_dataset', {fetch!r}); "
         f"jobs.run('collect_runs', {{'input': {{'metrics': []}}, 'output': {{'runs': {str(tmp_path / 'runs.csv')!r}}}, "
         "'params': {'experiment': 'x'}}); "
+        f"jobs.run('concatenate_runs', {{'input': {{'runs': [{str(tmp_path / 'runs.csv')!r}]}}, "
+        f"'output': {{'runs': {str(tmp_path / 'all.csv')!r}}}}}); "
+        f"jobs.run('replicate_provenance', {{'input': {{'provenance': []}}, 'wildcards': {{'replicate': 'seed-1'}}, "
+        f"'output': {{'provenance': {str(tmp_path / 'provenance.json')!r}}}}}); "
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     assert all(Path(p).is_file() for p in fetch["output"].values())
-    assert (tmp_path / "runs.csv").is_file()
+    assert (tmp_path / "runs.csv").is_file() and (tmp_path / "all.csv").is_file()
+    assert (tmp_path / "provenance.json").is_file()
