@@ -18,12 +18,12 @@ rule train_ticket:
         f"{LOGS}/{{replicate}}/{{schedule}}/ticket/round-{{round}}.log",
     benchmark:
         f"{BENCHMARKS}/{{replicate}}/{{schedule}}/ticket/round-{{round}}.tsv"
-    conda:
-        "../envs/lottery.yaml"
-    threads: 1
     # The iterative rounds are a chain (round k needs round k-1): run them first, so that the
     # controls and one-shot levels fill the other cores instead of waiting for the chain at the end.
     priority: 10
+    conda:
+        "../envs/lottery.yaml"
+    threads: 1
     resources:
         runtime=training_runtime,
         mem_mb=training_mem_mb,
