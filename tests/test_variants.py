@@ -77,10 +77,8 @@ def test_reinit_draws_other_weights_from_the_same_initialiser():
         assert abs(float(original[name].std()) - float(fresh[name].std())) < 0.2 * float(original[name].std())
 
 
-def test_each_variant_records_its_seed_or_point(tmp_path):
-    """A control's network is the ticket's identity with its variant and what made it: the reinit
-    seed, the random mask's seed (and method random), the rewinding point."""
-    replicate = Replicate(1, 1, 0)
+def _round_two(tmp_path):
+    """Round 2's ticket, a mask and the files a control of it reads (its mask, both rounds' masks)."""
     ticket = Network.ticket(SCHEDULE, 2, "layerwise")
     weights = model.prunable(model.glorot_normal_init(ARCH, seed=2))
     mask = pruning.next_masks(weights, pruning.dense_masks(weights), SCHEDULE, 1)
@@ -90,6 +88,14 @@ def test_each_variant_records_its_seed_or_point(tmp_path):
         "mask": tmp_path / "mask.safetensors",
         "ticket_masks": [tmp_path / "mask.safetensors"] * 2,
     }
+    return ticket, mask, files
+
+
+def test_each_variant_records_its_seed_or_point(tmp_path):
+    """A control's network is the ticket's identity with its variant and what made it: the reinit
+    seed, the random mask's seed (and method random), the rewinding point."""
+    replicate = Replicate(1, 1, 0)
+    ticket, mask, files = _round_two(tmp_path)
     reinit = REGISTRY["reinit"].prepare(files, ticket, replicate, {})
     assert reinit.network.identity()["reinit_seed"] == 10_001 and reinit.start_iteration == 0
     random = REGISTRY["random"].prepare(files, ticket, replicate, {}).network.identity()
@@ -116,15 +122,7 @@ def test_each_draw_is_its_own_network_with_its_own_seeds(tmp_path):
     assert not set(seeds[1:]) & others
     with pytest.raises(ValueError, match="from 1"):
         replicate.reinit_draw_seed(0)
-    ticket = Network.ticket(SCHEDULE, 2, "layerwise")
-    weights = model.prunable(model.glorot_normal_init(ARCH, seed=2))
-    mask = pruning.next_masks(weights, pruning.dense_masks(weights), SCHEDULE, 1)
-    save_tensors(tmp_path / "mask.safetensors", mask)
-    files = {
-        "init": "θ",
-        "mask": tmp_path / "mask.safetensors",
-        "ticket_masks": [tmp_path / "mask.safetensors"] * 2,
-    }
+    ticket, mask, files = _round_two(tmp_path)
     first = REGISTRY["reinit"].prepare(files, ticket, replicate, {})
     second = REGISTRY["reinit"].prepare(files, ticket, replicate, {"draw": "2"})
     assert (first.network.draw, second.network.draw) == (1, 2)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from lottery import owner
 
 if TYPE_CHECKING:  # PyTorch is imported where tensors are read or written: the tables need none
+    import pandas as pd
     import torch
 
 
@@ -60,6 +61,12 @@ def write_json(path: str | os.PathLike, obj: object) -> None:
     except ValueError as e:
         raise ValueError(f"{path}: {e} (a NaN or infinite value)") from e
     write_text(path, text + "\n")
+
+
+def write_table(path: str | os.PathLike, table: pd.DataFrame, float_format: str | None = None) -> None:
+    """A table as CSV without its index, with newline line ends; ``float_format`` rounds (None: every
+    digit)."""
+    write_text(path, table.to_csv(index=False, float_format=float_format, lineterminator="\n"))
 
 
 def read_json(path: str | os.PathLike) -> dict:
@@ -114,13 +121,19 @@ def remake_hint(path: str | os.PathLike) -> str:
 def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The tensors of a file written by :func:`save_tensors`; a file whose content no longer matches its
     digest (altered in place, truncated, written by something else) is refused, naming it."""
+    return load_tensors_with_metadata(path)[0]
+
+
+def load_tensors_with_metadata(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
+    """:func:`load_tensors`, and the ``metadata`` :func:`save_tensors` stored with them."""
     from safetensors import safe_open
 
     try:
         with safe_open(str(path), "pt") as f:  # the tensors and the header from one opening
             tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118 (safe_open is no dict)
             header = (f.metadata() or {}).get("lottery")
-        recorded = json.loads(header).get(DIGEST_KEY) if header else None
+        metadata = json.loads(header) if header else {}
+        recorded = metadata.pop(DIGEST_KEY, None)
     except Exception as e:  # safetensors raises its own error types
         raise ValueError(f"{path}: cannot read tensors ({e}); {remake_hint(path)}") from e
     if recorded is None:
@@ -130,4 +143,4 @@ def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             f"{path}: its tensors do not match the digest recorded when it was written (the file was "
             f"altered since); {remake_hint(path)}"
         )
-    return tensors
+    return tensors, metadata

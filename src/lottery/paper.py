@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from lottery.analysis import summarise_by_pm
+from lottery.io import read_json, write_table
 
 PathLike = str | os.PathLike
 
@@ -427,8 +428,6 @@ CURVE_COLUMNS = ("seed", "variant", "schedule", "weights_remaining_pct", "draw",
 def read_curves(networks: Sequence[tuple[PathLike, PathLike]]) -> pd.DataFrame:
     """The test curves of several networks (``(metrics.json, curve.csv)`` pairs): one row per
     iteration with a test evaluation, tagged with the network's seed, variant, schedule, Pm and draw."""
-    from lottery.io import read_json
-
     frames = []
     for metrics_path, curve_path in networks:
         m = read_json(metrics_path)
@@ -443,9 +442,7 @@ def read_curves(networks: Sequence[tuple[PathLike, PathLike]]) -> pd.DataFrame:
 
 def write_replicate_curves(networks: Sequence[tuple[PathLike, PathLike]], out: PathLike) -> None:
     """A replicate's test curves (its summary's ``test_curves.csv``)."""
-    from lottery.io import write_text
-
-    write_text(out, read_curves(networks).to_csv(index=False, lineterminator="\n"))
+    write_table(out, read_curves(networks))
 
 
 def curve_table(curves: pd.DataFrame) -> pd.DataFrame:

@@ -17,7 +17,7 @@ import pandas as pd
 import seaborn as sns
 
 from lottery import analysis, paper
-from lottery.io import atomic_path, read_json, write_text
+from lottery.io import atomic_path, read_json, write_table, write_text
 from lottery.logs import step
 from lottery.runs import read_runs
 from lottery.sections import BY_NAME
@@ -47,7 +47,7 @@ def _save(fig: plt.Figure, png: PathLike, svg: PathLike, empty_note: str | None 
 
 
 def _write_csv(table: pd.DataFrame, path: PathLike) -> None:
-    write_text(path, table.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+    write_table(path, table, float_format="%.6g")
 
 
 def _minmax(values: pd.Series) -> tuple[float, float]:

@@ -27,7 +27,7 @@ import torch
 
 from lottery import data, pruning, variants
 from lottery.desc import Replicate
-from lottery.io import load_tensors, save_tensors
+from lottery.io import load_tensors, load_tensors_with_metadata, save_tensors, write_table
 from lottery.logs import log, step
 from lottery.training import as_evaluation_inputs, evaluate
 
@@ -262,15 +262,12 @@ def pack_masks(masks: Mapping[str, Mapping[str, torch.Tensor]]) -> tuple[dict[st
 
 def load_mask_bundle(path: PathLike) -> dict[str, dict[str, torch.Tensor]]:
     """A file of :func:`write_replicate_masks`: ``{key: {layer: bool mask}}``."""
-    import json
     import math
 
     import numpy as np
-    from safetensors import safe_open
 
-    tensors = load_tensors(path)  # checks the digest
-    with safe_open(str(path), "pt") as f:
-        shapes = json.loads((f.metadata() or {})["lottery"])["shapes"]
+    tensors, metadata = load_tensors_with_metadata(path)
+    shapes = metadata["shapes"]
     out: dict[str, dict[str, torch.Tensor]] = {}
     for name, packed in tensors.items():
         key, layer = name.rsplit("/", 1)
@@ -296,9 +293,7 @@ def mean_intensity(dataset: PathLike, split: PathLike) -> torch.Tensor:
 def _write_rows(rows: list[dict[str, Any]], out: PathLike) -> None:
     import pandas as pd
 
-    from lottery.io import write_text
-
-    write_text(out, pd.DataFrame(rows).to_csv(index=False, lineterminator="\n"))
+    write_table(out, pd.DataFrame(rows))
 
 
 def _read_rows(tables: Sequence[PathLike]) -> list[dict[str, Any]]:

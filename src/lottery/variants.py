@@ -64,9 +64,9 @@ class Variant:
     drawn: bool = False
 
 
-def draw_directory(directory: str, draw: int) -> str:
+def draw_directory(directory: str, draw: int | str) -> str:
     """The folder of a drawn variant's ``draw``-th network: ``<directory>`` for the first,
-    ``<directory>-draw-<d>`` for the others."""
+    ``<directory>-draw-<d>`` for the others (``draw`` may be the rules' ``"{draw}"`` wildcard)."""
     return directory if draw == 1 else f"{directory}-draw-{draw}"
 
 
@@ -75,10 +75,10 @@ def draw_of(wildcards: Mapping[str, str]) -> int:
     return int(wildcards.get("draw", 1))
 
 
-def reinit_init_file(replicate_dir: str, draw: int) -> str:
-    """The reinit control's weights of a draw (one per replicate and draw, for every round)."""
-    suffix = "" if draw == 1 else f"-draw-{draw}"
-    return f"{replicate_dir}/reinit-init{suffix}.safetensors"
+def reinit_init_file(replicate_dir: str, draw: int | str) -> str:
+    """The reinit control's weights of a draw (one per replicate and draw, for every round; ``draw``
+    may be the rules' ``"{draw}"`` wildcard)."""
+    return f"{replicate_dir}/{draw_directory('reinit-init', draw)}.safetensors"
 
 
 def _ticket_mask(paths: ControlInputs) -> str:

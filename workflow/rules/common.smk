@@ -145,7 +145,7 @@ def control_rules():
     for variant in variants.REGISTRY.values():
         yield variant, variant.directory
         if variant.drawn and EXPERIMENT.draws.get(variant.name, 1) > 1:
-            yield variant, f"{variant.directory}-draw-{{draw}}"  # variants.draw_directory
+            yield variant, variants.draw_directory(variant.directory, "{draw}")
 
 
 def network_outputs(directory):

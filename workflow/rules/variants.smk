@@ -20,7 +20,7 @@ rule initialise_reinit:
 
 use rule initialise_reinit as initialise_reinit_draw with:
     output:
-        init=f"{RESULTS}/{{replicate}}/reinit-init-draw-{{draw}}.safetensors",
+        init=variants.reinit_init_file(f"{RESULTS}/{{replicate}}", "{draw}"),
     log:
         f"{LOGS}/{{replicate}}/initialise_reinit-draw-{{draw}}.log",
     params:
