@@ -4,28 +4,63 @@ first use into a per-user cache, loaded with ctypes.
 Built with ``-O3 -march=native`` and without ``-ffast-math``: vectorised for this CPU, every sum in a
 fixed order. The cache key covers the source, the compiler and its flags and the CPU (model and
 instruction set), so a cache shared by the nodes of a cluster never hands one CPU another's build.
-A build is written under a temporary name and renamed into place: jobs starting side by side build
-it at most once each and never load a half-written file.
 
-Where no build is possible (no compiler, a failed build), :func:`load` returns ``None`` with the
-reason in :data:`unavailable_reason`; the trainer then trains every layer on the dense path and says
-so in the job's log and in ``metrics.json``.
+Nothing is loaded that could be another user's code, or a damaged file:
+
+- The cache folder (``$LOTTERY_KERNEL_CACHE``, else ``$XDG_CACHE_HOME/lottery`` or ``~/.cache/lottery``)
+  is created with mode 0700. It, and each file of it that is read, must be owned by the user running
+  the job and not writable by group or others, and must not be a symbolic link (checked with
+  ``lstat``, never followed): else it is refused. Whoever can write a loaded library runs code in
+  the job (a constructor runs at ``dlopen``), so a cache shared by a cluster's nodes must be the
+  job-running user's own (in a shared home or scratch, e.g. ``LOTTERY_KERNEL_CACHE=/scratch/$USER/
+  lottery``): one user's cache, however well kept, is refused to every other user.
+- A build is written under a temporary name and renamed into place, then its record (``<library>.sha256``:
+  the sha256 and size of the library) the same way. Before loading, the library is read and checked
+  against its record; a library without a record, or one that does not match it (cut short by a full
+  disk or a crash, overwritten by another file), is rebuilt, and the log says why. So a damaged file
+  is never mapped (which would end the job with SIGBUS), and with nothing but renames, no ``fsync``
+  is needed. The digest guards against accidents: the owner-and-mode checks are what keep others' code
+  out, since whoever can write a library can write its record too.
+- Jobs starting side by side take a lock on the folder (``flock``) to build: one builds, the others
+  wait for it and load its build. Where the file system has no locks, each builds (the builds are
+  identical, and each is renamed into place whole).
+- A build killed midway (``kill -9``, a node gone) leaves its temporary file behind; every load
+  deletes the user's own temporary files older than :data:`STALE_SECONDS` (15 minutes, three times a
+  build's time limit, so a build still running is never touched, even with the clocks of a cluster's
+  nodes a few minutes apart). Process ids are not used: on a shared cache the writer may have run on
+  another node.
+
+Where no build can be used (no compiler, a failed build, a refused cache, a library without a
+kernel), :func:`load` returns ``None`` with the reason in :data:`unavailable_reason`; the trainer
+then trains every layer on the dense path and says why in the job's log (and records the paths,
+all dense, in ``metrics.json``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import fcntl
 import hashlib
 import os
 import platform
+import pwd
 import shutil
+import stat
 import subprocess
 import tempfile
+import time
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
+from lottery.logs import log
+
 SOURCE = Path(__file__).with_name("sparse_kernels.c")
 FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fPIC", "-shared", "-std=c11", "-Wno-psabi")
+BUILD_TIMEOUT = 300  # seconds
+STALE_SECONDS = 15 * 60  # a temporary file this old is a dead build's (builds time out at 5 minutes)
+PREFIX = "sparse_kernels-"
 
 _P = ctypes.c_void_p
 _I = ctypes.c_int64
@@ -48,6 +83,10 @@ SIGNATURES = {
 }
 
 unavailable_reason: str | None = None
+
+
+class Refused(Exception):
+    """A cache folder or file that must not be used: its message says why and what to do."""
 
 
 def compiler() -> str | None:
@@ -78,46 +117,248 @@ def cpu_identity() -> str:
     return "\n".join(sorted(set(keep)))
 
 
+def record_path(library: Path) -> Path:
+    """Where a build's record is kept: its sha256 and size, one line (``<hex> <bytes>``)."""
+    return library.with_name(library.name + ".sha256")
+
+
+def _umask() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere the only way to read it is to set it
+    os.umask(mask)
+    return mask
+
+
+def file_mode(executable: bool) -> int:
+    """A new cache file's mode: the umask's, as a compiler gives it (0755 and 0644 under umask 022),
+    never writable by group or others (such a file would be refused)."""
+    return (0o777 if executable else 0o666) & ~_umask() & ~0o022
+
+
+def _user(uid: int) -> str:
+    try:
+        return f"uid {uid} ({pwd.getpwuid(uid).pw_name})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _refuse_unsafe(what: str, st: os.stat_result, regular: bool, fix: str) -> None:
+    """Raise :class:`Refused` unless ``st`` (an ``lstat``) is the job's user's own folder
+    (``regular`` False) or file, not a link, and not writable by group or others."""
+    if stat.S_ISLNK(st.st_mode):
+        raise Refused(f"{what} is a symbolic link: refused (a link is never followed); {fix}")
+    if regular and not stat.S_ISREG(st.st_mode):
+        raise Refused(f"{what} is not a regular file: refused; {fix}")
+    if not regular and not stat.S_ISDIR(st.st_mode):
+        raise Refused(f"{what} is not a folder: refused; {fix}")
+    if st.st_uid != os.geteuid():
+        raise Refused(
+            f"{what} is owned by {_user(st.st_uid)}, not by {_user(os.geteuid())} who runs this job: "
+            f"refused, as whoever owns it could run code in this job; {fix}"
+        )
+    writers = [who for who, bit in (("group", stat.S_IWGRP), ("others", stat.S_IWOTH)) if st.st_mode & bit]
+    if writers:
+        raise Refused(
+            f"{what} is writable by {' and '.join(writers)} (mode {stat.S_IMODE(st.st_mode):04o}): "
+            f"refused, as any of them could plant code that this job would run; chmod go-w it, or {fix}"
+        )
+
+
+def prepare_cache(folder: Path) -> None:
+    """Create ``folder`` (mode 0700) if it is missing; refuse it (:class:`Refused`) if it is not the
+    job's user's own folder, not writable by group or others, and not a symbolic link."""
+    fix = "use a cache folder of your own (set LOTTERY_KERNEL_CACHE)"
+    try:
+        st = os.lstat(folder)
+    except FileNotFoundError:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):  # another job made it meanwhile: checked below
+            os.mkdir(folder, 0o700)
+        st = os.lstat(folder)
+    what = f"the kernel cache {folder}"
+    _refuse_unsafe(what, st, False, fix)
+
+
+def _read_checked(path: Path) -> bytes | None:
+    """``path``'s bytes, None if it is missing; :class:`Refused` if it is not the job's user's own
+    regular file, or writable by group or others. Opened without following a link, the checks made
+    on the open file too."""
+    fix = f"delete {path} to rebuild"
+    try:
+        seen = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    _refuse_unsafe(f"the cached file {path}", seen, True, fix)
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        st = os.fstat(fd)
+        _refuse_unsafe(f"the cached file {path}", st, True, fix)
+        if (st.st_dev, st.st_ino) != (seen.st_dev, seen.st_ino):
+            raise OSError(f"{path} was replaced while it was being checked")
+        with os.fdopen(os.dup(fd), "rb") as file:
+            return file.read()
+    finally:
+        os.close(fd)
+
+
+def verify(library: Path) -> str | None:
+    """None if ``library`` is a build that matches its record; else why it is to be (re)built.
+    :class:`Refused` if it or its record is not safe to read (owner, mode, a link)."""
+    data = _read_checked(library)
+    if data is None:
+        return "missing"
+    record = record_path(library)
+    text = _read_checked(record)
+    if text is None:
+        return f"the cached kernels {library} have no build record ({record.name} is missing)"
+    try:
+        digest, size = text.decode().split()
+        size_n = int(size)
+    except (UnicodeDecodeError, ValueError):
+        return f"the cached kernels {library} have an unreadable build record ({record.name})"
+    actual = hashlib.sha256(data).hexdigest()
+    if (actual, len(data)) != (digest, size_n):
+        return (
+            f"the cached kernels {library} do not match their build record ({len(data)} bytes, sha256 "
+            f"{actual[:12]}…; built as {size_n} bytes, sha256 {digest[:12]}…)"
+        )
+    return None
+
+
+def _write_atomically(path: Path, data: bytes, mode: int) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            os.fchmod(file.fileno(), mode)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def _build(cc: str, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """Compile into a temporary file, give it the umask's mode, rename it into place, then write its
+    record (sha256 and size) the same way: a library is never seen without being whole."""
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     try:
         done = subprocess.run(
-            [cc, *FLAGS, "-o", tmp, str(SOURCE), "-lm"], capture_output=True, text=True, timeout=300
+            [cc, *FLAGS, "-o", tmp, str(SOURCE), "-lm"],
+            capture_output=True,
+            text=True,
+            timeout=BUILD_TIMEOUT,
         )
         if done.returncode != 0:
             raise RuntimeError(f"{cc} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+        os.chmod(tmp, file_mode(executable=True))
+        data = Path(tmp).read_bytes()
         os.replace(tmp, target)
+        record = f"{hashlib.sha256(data).hexdigest()} {len(data)}\n".encode()
+        _write_atomically(record_path(target), record, file_mode(executable=False))
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def clean_stale(folder: Path) -> list[str]:
+    """Delete this user's temporary files of dead builds in ``folder`` (older than
+    :data:`STALE_SECONDS`); the names deleted."""
+    gone = []
+    now = time.time()
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if not (entry.name.startswith("." + PREFIX) and entry.name.endswith(".tmp")):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+                if st.st_uid == os.geteuid() and now - st.st_mtime > STALE_SECONDS:
+                    os.unlink(entry.path)
+                    gone.append(entry.name)
+            except OSError:
+                continue  # another job deleted it first
+    return gone
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (no lock where the file system has none)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _no_compiler() -> str:
+    asked = os.environ.get("LOTTERY_CC")
+    if asked:
+        return (
+            f"no C compiler found: LOTTERY_CC is {asked!r}, which is neither an executable file nor a "
+            "program on PATH (correct LOTTERY_CC, or unset it to use $CC, cc or gcc)"
+        )
+    return "no C compiler found (set LOTTERY_CC or CC, or install gcc)"
 
 
 @cache
 def load() -> ctypes.CDLL | None:
     """The kernels' library, built if need be; ``None`` (reason in :data:`unavailable_reason`) if not."""
     global unavailable_reason
+    unavailable_reason = None
     if os.environ.get("LOTTERY_SPARSE_KERNELS", "1") == "0":
         unavailable_reason = "turned off by LOTTERY_SPARSE_KERNELS=0"
         return None
     cc = compiler()
     if cc is None:
-        unavailable_reason = "no C compiler found (set LOTTERY_CC or CC, or install gcc)"
+        unavailable_reason = _no_compiler()
         return None
     try:
         version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60).stdout
         key = hashlib.sha256(
             "\0".join([SOURCE.read_text(), cc, version, " ".join(FLAGS), cpu_identity()]).encode()
         ).hexdigest()[:16]
-        target = cache_dir() / f"sparse_kernels-{key}.so"
-        if not target.exists():
-            _build(cc, target)
+        folder = cache_dir()
+        prepare_cache(folder)
+        gone = clean_stale(folder)
+        if gone:
+            log.info("deleted dead builds' temporary files from %s: %s", folder, ", ".join(gone))
+        target = folder / f"{PREFIX}{key}.so"
+        if verify(target) is not None:
+            with _locked(folder):
+                problem = verify(target)  # another job may have built it while this one waited
+                if problem is not None:
+                    if problem != "missing":
+                        log.warning("%s: rebuilding them", problem)
+                    _build(cc, target)
+                    problem = verify(target)
+                    if problem is not None:
+                        raise RuntimeError(f"{problem}, right after the build")
         lib = ctypes.CDLL(str(target))
+    except Refused as refused:
+        unavailable_reason = str(refused)
+        return None
     except (OSError, RuntimeError, subprocess.SubprocessError) as error:
         unavailable_reason = f"the sparse kernels could not be built or loaded: {error}"
         return None
     for name, (argtypes, restype) in SIGNATURES.items():
-        fn = getattr(lib, name)
+        try:
+            fn = getattr(lib, name)
+        except AttributeError as error:
+            unavailable_reason = (
+                f"the sparse kernels {target} have no function {name} ({error}): not the kernels this "
+                f"version expects; delete {target} to rebuild"
+            )
+            return None
         fn.argtypes, fn.restype = argtypes, restype
     return lib
