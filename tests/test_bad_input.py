@@ -15,6 +15,7 @@ import yaml
 
 from lottery.data import encode_idx, parse_idx
 
+from .test_data import gzip_bomb
 from .test_faults import SMALL, run, small_workdir
 from .test_workflow import RESULTS
 
@@ -68,6 +69,127 @@ BAD_CONFIG = {
     "fewer classes than labels": ({"model": {"num_classes": 5}}, "model.num_classes is 5"),
     "validation as big as the data": ({"data": {"validation_size": 1000}}, "data.validation_size is 1000"),
     "bootstrap too small": ({"analysis": {"bootstrap": 5}}, "invalid configuration: analysis.bootstrap = "),
+    # documented maxima (issue 25): what drives memory, time or the number of jobs
+    "a million draws": (
+        {"variants": {"draws": {"random": 10**6}}},
+        "invalid configuration: variants.draws.random = 1000000: 1000000 is greater than the maximum of 100",
+    ),
+    "bootstrap 10^9": (
+        {"analysis": {"bootstrap": 10**9}},
+        "invalid configuration: analysis.bootstrap = 1000000000: 1000000000 is greater than the maximum of "
+        "100000",
+    ),
+    "hidden layers 100000 wide": (
+        {"model": {"hidden": [100000, 100000]}},
+        "is greater than the maximum of 10000; model.hidden is: Widths of the hidden layers",
+    ),
+    "11 hidden layers": (
+        {"model": {"hidden": [10] * 11}},
+        "11 entries, more than the maximum of 10; model.hidden is: ",
+    ),
+    "input size 10^6": (
+        {"model": {"input_size": 10**6}},
+        "invalid configuration: model.input_size = 1000000: ",
+    ),
+    "1000 classes": ({"model": {"num_classes": 1000}}, "invalid configuration: model.num_classes = 1000: "),
+    "5000 seeds": (
+        {"seeds": {"split": 0, "init": list(range(1, 5001))}},
+        "5000 entries, more than the maximum of 1000; seeds.init is: ",
+    ),
+    "1001 data orders": (
+        {"seeds": {"split": 0, "init": [1], "data_order": list(range(1001))}},
+        "1001 entries, more than the maximum of 1000; seeds.data_order is: ",
+    ),
+    "a million retries": (
+        {"data": {"download": {"retries": 10**6}}},
+        "invalid configuration: data.download.retries = 1000000: 1000000 is greater than the maximum of 10",
+    ),
+    "timeout of 11 days": (
+        {"data": {"download": {"timeout": 10**6}}},
+        "invalid configuration: data.download.timeout = 1000000: 1000000 is greater than the maximum of 3600",
+    ),
+    "1000 rounds": (
+        {"pruning": {"schedules": [{"rate": 0.2, "rounds": 1000}]}},
+        "invalid configuration: pruning.schedules[0].rounds = 1000: ",
+    ),
+    "101 schedules": (
+        {"pruning": {"schedules": [{"rate": 0.2, "rounds": 2}] * 101}},
+        "invalid configuration: pruning.schedules = ",
+    ),
+    "sweep of 1000 rounds": (
+        {"pruning": {"sweep": {"ratios": [0.5], "rounds": [1000]}}},
+        "invalid configuration: pruning.sweep.rounds[0] = 1000: ",
+    ),
+    "101 sweep ratios": (
+        {"pruning": {"sweep": {"ratios": [i / 200 for i in range(101)], "rounds": [1]}}},
+        "101 entries, more than the maximum of 100; pruning.sweep.ratios is: ",
+    ),
+    "101 rewind iterations": (
+        {"variants": {"rewind_iterations": list(range(1, 102))}},
+        "101 entries, more than the maximum of 100; variants.rewind_iterations is: ",
+    ),
+    # numbers that are not finite, at any key
+    "max ratio NaN": (
+        {"analysis": {"max_ratio": math.nan}},
+        "invalid configuration: analysis.max_ratio = NaN: not a finite number; analysis.max_ratio is: ",
+    ),
+    "timeout NaN": (
+        {"data": {"download": {"timeout": math.nan}}},
+        "invalid configuration: data.download.timeout = NaN: not a finite number",
+    ),
+    "timeout infinite": (
+        {"data": {"download": {"timeout": math.inf}}},
+        "invalid configuration: data.download.timeout = Infinity: inf is greater than the maximum of 3600",
+    ),
+    "learning rate NaN": (
+        {"training": {"learning_rate": math.nan}},
+        "invalid configuration: training.learning_rate = NaN: not a finite number",
+    ),
+    "sparse density NaN": (
+        {"training": {"sparse_max_density": math.nan}},
+        "invalid configuration: training.sparse_max_density = NaN: not a finite number",
+    ),
+    "pruning rate NaN": (
+        {"pruning": {"schedules": [{"rate": math.nan, "rounds": 2}]}},
+        "invalid configuration: pruning.schedules[0].rate = NaN: not a finite number",
+    ),
+    "output rate factor NaN": (
+        {"pruning": {"output_rate_factor": math.nan}},
+        "invalid configuration: pruning.output_rate_factor = NaN: not a finite number",
+    ),
+    # schedules whose folders would be one, rounds given twice
+    "rates that print alike": (
+        {"pruning": {"schedules": [{"rate": 0.2, "rounds": 2}, {"rate": 0.2000001, "rounds": 2}]}},
+        "invalid configuration: pruning.schedules[1] and pruning.schedules[0] have rates 0.2000001 and "
+        "0.2, which share the folder rate-0.2 (6 significant digits): give rates that differ there, or "
+        "equal ones",
+    ),
+    "ratios that print alike": (
+        {
+            "pruning": {
+                "schedules": [{"ratio": 0.5, "rounds": 2}],
+                "sweep": {"ratios": [0.5000001], "rounds": [2]},
+            }
+        },
+        "invalid configuration: pruning.sweep's {ratio: 0.5000001, rounds: 2} and pruning.schedules[0] "
+        "have ratios 0.5000001 and 0.5, which share the folder ratio-0.5-rounds-2",
+    ),
+    "instability rounds twice": (
+        {"analysis": {"instability": {"enabled": True, "rounds": [0, 2, 2]}}},
+        "invalid configuration: analysis.instability.rounds = [0, 2, 2]: 2 given more than once",
+    ),
+    "instability rewinding twice": (
+        {"analysis": {"instability": {"enabled": True, "rounds": [0], "rewind_iterations": [0, 50, 50]}}},
+        "invalid configuration: analysis.instability.rewind_iterations = [0, 50, 50]: 50 given more than once",
+    ),
+    "pixel-map rounds twice": (
+        {"analysis": {"pixel_map": {"enabled": True, "rounds": [1, 1, 2]}}},
+        "invalid configuration: analysis.pixel_map.rounds = [1, 1, 2]: 1 given more than once",
+    ),
+    "control rewinding twice": (
+        {"variants": {"rewind_iterations": [50, 50]}},
+        "invalid configuration: variants.rewind_iterations = [50, 50]: 50 given more than once",
+    ),
 }
 
 
@@ -156,12 +278,25 @@ BAD_DATA = {
         "",
     ),
     "test images of another size": ("t10k-images-idx3-ubyte.gz", lambda c: _images_of_shape(c, 28, 27), ""),
+    # 2 MB that inflate to 2 GiB, the header the sample's (the checksum stays the sample's: the file
+    # is refused at the size its header announces, before its hash is complete)
+    "gzip bomb": (
+        "train-images-idx3-ubyte.gz",
+        lambda c: gzip_bomb(c[:16]),
+        "train-images-idx3-ubyte.gz: the decompressed content holds more than the 784016 bytes its IDX "
+        "header announces",
+    ),
+    "no test images": (
+        "t10k-images-idx3-ubyte.gz",
+        lambda c: encode_idx(torch.zeros(0, 28, 28, dtype=torch.uint8)),
+        "t10k-images-idx3-ubyte.gz: IDX header announces shape [0, 28, 28], with a zero dimension: no data",
+    ),
 }
 # the cases that replace a file by content of the right checksum (as a user's own dataset would
 # have): they reach the checks after the checksum
 CHECKSUM_UPDATED = {
     "wrong magic number", "more images than data", "training label 12", "test label 200",
-    "labels fewer than images", "labels as images", "test images of another size",
+    "labels fewer than images", "labels as images", "test images of another size", "no test images",
 }  # fmt: skip
 KEY_OF = {
     "train-images-idx3-ubyte.gz": "train_images",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 
@@ -127,3 +128,92 @@ def test_a_diverging_training_fails_naming_the_learning_rate(tiny_data):
         FloatingPointError, match=r"diverged: validation loss nan at iteration 20 \(training\.learning_rate"
     ):
         train(init, masks, tiny_data, hp, data_order_seed=1)
+
+
+def _changed(**changes) -> dict:
+    """The default config with ``changes`` ({"a__b": value}), not validated."""
+    config = _config()
+    for path, value in changes.items():
+        *parents, key = path.split("__")
+        node = config
+        for part in parents:
+            node = node[part]
+        node[key] = value
+    return config
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"variants__draws": {"random": 10**6}}, r"variants\.draws\.random = 1000000: .* maximum of 100; "),
+        ({"analysis__bootstrap": 10**9}, r"analysis\.bootstrap = 1000000000: .* maximum of 100000; "),
+        (
+            {"model__hidden": [100000, 100000]},
+            r"model\.hidden\[\d\] = 100000: 100000 is greater than the maximum of 10000; model\.hidden is: ",
+        ),
+        (
+            {"model__hidden": [10] * 11},
+            r"model\.hidden = \[10, .*\]: 11 entries, more than the maximum of 10;",
+        ),
+        ({"model__input_size": 10**6}, r"model\.input_size = 1000000: .* maximum of 65536"),
+        ({"model__num_classes": 1000}, r"model\.num_classes = 1000: .* maximum of 256"),
+        (
+            {"seeds__init": list(range(5000))},
+            r"seeds\.init = \[0, 1, 2, .*\.\.\.: 5000 entries, more than the maximum of 1000; seeds\.init is: ",
+        ),
+        (
+            {"seeds__data_order": list(range(1001))},
+            r"seeds\.data_order = .*: 1001 entries, more than .* 1000",
+        ),
+        ({"data__download": {"retries": 10**6}}, r"data\.download\.retries = 1000000: .* maximum of 10;"),
+        ({"data__download": {"timeout": 10**6}}, r"data\.download\.timeout = 1000000: .* maximum of 3600;"),
+        (
+            {"pruning__schedules": [{"rate": 0.2, "rounds": 1000}]},
+            r"pruning\.schedules\[0\]\.rounds = 1000: ",
+        ),
+        ({"pruning__sweep": {"ratios": [0.5], "rounds": [1000]}}, r"pruning\.sweep\.rounds\[0\] = 1000: "),
+        (
+            {"analysis__instability": {"rounds": [0, 3, 3, 7, 7]}},
+            r"analysis\.instability\.rounds = \[0, 3, 3, 7, 7\]: 3, 7 given more than once",
+        ),
+        (
+            {"analysis__instability": {"rewind_iterations": [0, 0]}},
+            r"analysis\.instability\.rewind_iterations = \[0, 0\]: 0 given more than once",
+        ),
+        (
+            {"analysis__pixel_map": {"rounds": [3, 3]}},
+            r"analysis\.pixel_map\.rounds = \[3, 3\]: 3 given more than once .*; analysis\.pixel_map\.rounds is",
+        ),
+        ({"variants__rewind_iterations": [50, 50]}, r"variants\.rewind_iterations = \[50, 50\]: 50 given"),
+    ],
+)
+def test_a_value_beyond_its_documented_maximum_is_one_line_naming_the_key(changes, message):
+    with pytest.raises(WorkflowError, match="Error validating config"):
+        validate(_changed(**changes), str(schema.SCHEMA))
+    explained = schema.config_error(_changed(**changes))
+    assert "\n" not in explained and len(explained) < 600
+    assert re.match(message, explained), explained
+
+
+@pytest.mark.parametrize(
+    "changes, key",
+    [
+        ({"analysis__max_ratio": math.nan}, "analysis.max_ratio = NaN"),
+        ({"data__download": {"timeout": math.nan}}, "data.download.timeout = NaN"),
+        ({"data__download": {"timeout": math.inf}}, "data.download.timeout = Infinity"),
+        ({"training__learning_rate": math.nan}, "training.learning_rate = NaN"),
+        ({"training__sparse_max_density": math.nan}, "training.sparse_max_density = NaN"),
+        ({"pruning__schedules": [{"rate": math.nan, "rounds": 2}]}, "pruning.schedules[0].rate = NaN"),
+        (
+            {"pruning__sweep": {"ratios": [0.5, -math.inf], "rounds": [1]}},
+            "pruning.sweep.ratios[1] = -Infinity",
+        ),
+    ],
+)
+def test_a_number_that_is_not_finite_is_refused_naming_the_key(changes, key):
+    """NaN passes every bound of the schema (it compares false), infinity a lower one: one check
+    after the schema's refuses them at every key."""
+    config = _changed(**changes)
+    explained = schema.non_finite_error(config)
+    assert explained.startswith(f"{key}: not a finite number; "), explained
+    assert schema.non_finite_error(_config()) is None

@@ -1,5 +1,9 @@
+import functools
 import gzip
+import resource
+import struct
 import urllib.error
+import zlib
 
 import pytest
 import torch
@@ -232,3 +236,84 @@ def test_a_cached_file_replaced_after_its_fetch_is_refused_at_decode(tmp_path):
         data.decode_dataset(files, sums)
     original = {k: SAMPLE / name for k, (name, _) in fetch.MNIST_FILES.items()}
     assert data.decode_dataset(original, sums)["train_labels"].shape == (1000,)
+
+
+# --- input that would exhaust the machine ---
+
+
+@functools.cache
+def gzip_bomb(header: bytes, size: int = 2**31) -> bytes:
+    """A valid gzip file (about 2 MB) whose content is ``header`` and zeros up to about ``size``
+    bytes: one 1 MiB block of zeros compressed once and repeated (each block starts afresh after a
+    full flush), so that neither this nor the test ever holds the inflated content."""
+    chunk = bytes(1 << 20)
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    first = deflate.compress(header) + deflate.flush(zlib.Z_FULL_FLUSH)
+    block = deflate.compress(chunk) + deflate.flush(zlib.Z_FULL_FLUSH)
+    n = (size - len(header)) // len(chunk)
+    crc = zlib.crc32(header)
+    for _ in range(n):
+        crc = zlib.crc32(chunk, crc)
+    trailer = struct.pack("<II", crc, (len(header) + n * len(chunk)) & 0xFFFFFFFF)
+    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + first + block * n + deflate.flush() + trailer
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def test_a_gzip_bomb_is_refused_at_the_size_its_header_announces(tmp_path):
+    """2 MB that inflate to 2 GiB, announcing the sample's 1000 x 28 x 28 images: refused after
+    784,017 bytes, naming the file, in fetch and in decode, and without the memory to hold it."""
+    name = "train-images-idx3-ubyte.gz"
+    header = gzip.decompress((SAMPLE / name).read_bytes())[:16]
+    bomb = gzip_bomb(header)
+    assert len(bomb) < 3_000_000
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "mirror" / name).write_bytes(bomb)
+    before = _peak_rss_mb()
+    message = f"{name}: the decompressed content holds more than the 784016 bytes its IDX header announces"
+    with pytest.raises(DataError, match=message):
+        fetch.decompress(bomb, name)
+    with pytest.raises(DataError, match=f"could not fetch {name}; sources tried:\n  .*mirror: {message}"):
+        fetch.fetch_file(name, SAMPLE_SUMS["train_images"], [str(tmp_path / "mirror")], tmp_path / name)
+    assert not (tmp_path / name).exists()
+    with pytest.raises(DataError, match=f"mirror/{message}"):
+        data.read_idx_file(tmp_path / "mirror" / name, 3, SAMPLE_SUMS["train_images"])
+    assert _peak_rss_mb() - before < 200  # MB: the content is never held whole
+
+
+def test_a_header_announcing_more_than_the_maximum_is_refused_before_inflating():
+    huge = gzip.compress(b"\0\0\x08\x03" + struct.pack(">III", 60000, 1000, 1000) + bytes(1000))
+    with pytest.raises(DataError, match=r"x\.gz: IDX header announces shape \[60000, 1000, 1000\] "
+                       r"\(60000000016 bytes\), above the maximum of 2147483648"):  # fmt: skip
+        fetch.decompress(huge, "x.gz")
+    with pytest.raises(DataError, match=r"x\.gz: not IDX content \(it starts with 0x68656c6c"):
+        fetch.decompress(gzip.compress(b"hello" + bytes(10**6)), "x.gz")
+
+
+def test_gzip_members_and_padding_inflate_as_gzip_does():
+    content = data.encode_idx(torch.arange(200, dtype=torch.uint8))
+    two_members = gzip.compress(content[:50]) + gzip.compress(content[50:]) + b"\0" * 8
+    assert fetch.inflate(two_members, "x") == (content, fetch.sha256(content))
+    with pytest.raises(DataError, match=r"x: truncated or corrupt gzip data .*not another gzip member"):
+        fetch.decompress(two_members + b"junk", "x")
+    with pytest.raises(DataError, match="x: truncated or corrupt gzip data"):
+        fetch.decompress(gzip.compress(content)[:-4], "x")
+    assert fetch.decompress(content, "x") == content  # plain content: unchanged
+
+
+@pytest.mark.parametrize("shape", [(0, 28, 28), (3, 0, 28)])
+def test_an_idx_file_with_a_zero_dimension_is_refused_naming_it(tmp_path, shape):
+    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(data.encode_idx(torch.zeros(shape, dtype=torch.uint8))))
+    with pytest.raises(
+        DataError,
+        match=rf"{path.name}: IDX header announces shape \[{shape[0]}, {shape[1]}, 28\], with a zero dimension",
+    ):
+        data.read_idx_file(path, 3)
+
+
+def test_the_pause_between_attempts_is_capped():
+    assert [fetch.pause(2.0, attempt) for attempt in (1, 2, 3, 7, 8, 10)] == [1, 2, 4, 60, 60, 60]
+    assert fetch.pause(1e10, 10**6) == fetch.MAX_BACKOFF  # no overflow

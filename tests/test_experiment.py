@@ -90,3 +90,67 @@ def test_unreadable_tensor_file_names_the_file(tmp_path):
     bad.write_bytes(b"not a tensor file")
     with pytest.raises(ValueError, match=r"broken\.safetensors"):
         load_tensors(bad)
+
+
+@pytest.mark.parametrize(
+    "entries, sweep, message",
+    [
+        (
+            [{"rate": 0.2, "rounds": 2}, {"rate": 0.2000001, "rounds": 3}],
+            None,
+            r"pruning\.schedules\[1\] and pruning\.schedules\[0\] have rates 0\.2000001 and 0\.2, which "
+            r"share the folder rate-0\.2",
+        ),
+        (
+            [{"ratio": 0.5, "rounds": 2}],
+            {"ratios": [0.5000001], "rounds": [2]},
+            r"pruning\.sweep's \{ratio: 0\.5000001, rounds: 2\} and pruning\.schedules\[0\] have ratios "
+            r"0\.5000001 and 0\.5, which share the folder ratio-0\.5-rounds-2",
+        ),
+    ],
+)
+def test_schedules_whose_rates_print_alike_are_refused(entries, sweep, message):
+    config = _config(pruning__schedules=entries)
+    config["pruning"]["sweep"] = sweep or {}
+    with pytest.raises(ConfigError, match=message):
+        schedules(config)
+
+
+def test_equal_rates_or_ratios_share_their_folder():
+    config = _config(pruning__schedules=[{"rate": 0.2, "rounds": 2}, {"rate": 0.2, "rounds": 3}])
+    config["pruning"]["sweep"] = {"ratios": [0.5], "rounds": [2]}
+    config["pruning"]["schedules"].append({"ratio": 0.5, "rounds": 2})
+    found = schedules(config)
+    assert list(found) == ["rate-0.2", "ratio-0.5-rounds-2"] and found["rate-0.2"].rounds == 3
+
+
+def test_a_replicates_networks_cost_the_same_however_many_seeds(monkeypatch):
+    """Each replicate's inputs are made from its own networks, never by filtering every replicate's:
+    the DAG's cost is linear in the seeds."""
+    from lottery.experiment import Experiment
+
+    from .test_desc import _config as full_config
+
+    def experiment(seeds):
+        config = full_config(".test/config/config.yaml", seeds={"init": list(range(1, seeds + 1))})
+        return Experiment.from_config(config)
+
+    few, many = experiment(2), experiment(300)
+    for method in ("network_dirs", "trained_dirs", "curve_dirs", "instability_pairs"):
+        assert getattr(few, method)("seed-2") == getattr(many, method)("seed-2"), method
+    everything = many.dense_dirs() + many.ticket_dirs() + many.control_dirs()
+    assert many.network_dirs("seed-7") == [d for d in everything if d.startswith("seed-7/")]
+    pairs = many.instability_pairs()
+    assert many.instability_pairs("seed-7") == [p for p in pairs if p["replicate"] == "seed-7"]
+
+    counted = []
+    original = Experiment.instability_first_copy
+    monkeypatch.setattr(
+        Experiment,
+        "instability_first_copy",
+        lambda self, *args: counted.append(args) or original(self, *args),
+    )
+    for e in (few, many):
+        counted.clear()
+        e.trained_dirs("seed-2")
+        assert len(counted) == len(many.instability.networks())

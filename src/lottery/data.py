@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from lottery.desc import Architecture
-from lottery.fetch import MNIST_FILES, DataError, decompress, sha256
+from lottery.fetch import MNIST_FILES, DataError, inflate, sha256
 from lottery.io import load_tensors, remake_hint, write_bytes
 
 IDX_UBYTE = 0x08
@@ -37,6 +37,8 @@ def parse_idx(content: bytes, name: str, ndim: int) -> torch.Tensor:
     count = 1
     for s in shape:
         count *= s
+    if count == 0:
+        raise DataError(f"{name}: IDX header announces shape {shape}, with a zero dimension: no data")
     if len(content) - header != count:
         raise DataError(
             f"{name}: IDX header announces shape {shape} ({count} bytes) "
@@ -50,10 +52,10 @@ def read_idx_file(path: str | os.PathLike, ndim: int, expected_sha256: str | Non
     """The IDX file's tensor; with ``expected_sha256``, the decompressed content is verified first (a
     cached download replaced since it was fetched is refused)."""
     path = Path(path)
-    content = decompress(path.read_bytes(), str(path))
-    if expected_sha256 is not None and sha256(content) != expected_sha256:
+    content, digest = inflate(path.read_bytes(), str(path))
+    if expected_sha256 is not None and digest != expected_sha256:
         raise DataError(
-            f"{path}: sha256 of decompressed content is {sha256(content)}, expected {expected_sha256} "
+            f"{path}: sha256 of decompressed content is {digest}, expected {expected_sha256} "
             f"(the file changed since it was fetched): {remake_hint(path)}"
         )
     return parse_idx(content, str(path), ndim)

@@ -55,12 +55,22 @@ def schedule_entries(pruning: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [*pruning.get("schedules", []), *swept]
 
 
+def _entry_key(i: int, entry: Mapping[str, Any], pruning: Mapping[str, Any]) -> str:
+    """The config key of :func:`schedule_entries`' entry ``i``: a schedule, or a combination of the sweep."""
+    given = len(pruning.get("schedules", []))
+    if i < given:
+        return f"pruning.schedules[{i}]"
+    return f"pruning.sweep's {{ratio: {entry['ratio']}, rounds: {entry['rounds']}}}"
+
+
 def schedules(config: Mapping[str, Any]) -> dict[str, Schedule]:
     """Schedules by directory name. Fixed-rate entries of equal rate (and kind: iterative or one-shot)
-    share rounds (the longest wins)."""
+    share rounds (the longest wins); entries of different rates (or ratios) whose folder names are
+    the same (``rate-0.2`` for 0.2 and 0.2000001: 6 significant digits) are a ConfigError."""
     pruning = config["pruning"]
     factor = float(pruning["output_rate_factor"])
     found: dict[str, Schedule] = {}
+    first: dict[str, int] = {}  # the entry that named each folder first
     entries = schedule_entries(pruning)
     if not entries:
         raise ConfigError("no pruning schedule: give pruning.schedules or pruning.sweep")
@@ -82,9 +92,27 @@ def schedules(config: Mapping[str, Any]) -> dict[str, Schedule]:
         except (ValueError, KeyError) as e:
             raise ConfigError(f"pruning.schedules[{i}] = {dict(entry)}: {e}") from e
         previous = found.get(schedule.name)
+        if previous is not None and _identity(previous) != _identity(schedule):
+            j = first[schedule.name]
+            what = "rate" if schedule.ratio is None else "ratio"
+            raise ConfigError(
+                f"{_entry_key(i, entry, pruning)} and {_entry_key(j, entries[j], pruning)} have "
+                f"{what}s {_identity(schedule)[0]!r} and {_identity(previous)[0]!r}, which share the "
+                f"folder {schedule.name} (6 significant digits): give {what}s that differ there, or "
+                "equal ones"
+            )
+        first.setdefault(schedule.name, i)
         if previous is None or previous.rounds < schedule.rounds:
             found[schedule.name] = schedule
     return found
+
+
+def _identity(schedule: Schedule) -> tuple:
+    """What makes two schedules of one folder the same: the rate (rounds merge: the longest wins) or
+    the ratio and its rounds."""
+    if schedule.ratio is None:
+        return (schedule.rate, schedule.oneshot)
+    return (schedule.ratio, schedule.rounds)
 
 
 def _piece(cls: type, section: Mapping[str, Any], key: str) -> Any:
@@ -260,15 +288,15 @@ class Experiment:
         are read)."""
         return dataclasses.replace(self.training, test_every=0)
 
-    def instability_pairs(self) -> list[dict[str, Any]]:
-        """Every tested network of every replicate with its two copies' folders."""
+    def instability_pairs(self, replicate: str | None = None) -> list[dict[str, Any]]:
+        """Every tested network of every replicate (or of one) with its two copies' folders."""
         return [
             {
-                "replicate": replicate, "variant": variant, "round": round_, "k": k,
-                "a": self.instability_first_copy(replicate, variant, round_, k),
-                "b": self.instability_dir(replicate, variant, round_, k, "b"),
+                "replicate": r, "variant": variant, "round": round_, "k": k,
+                "a": self.instability_first_copy(r, variant, round_, k),
+                "b": self.instability_dir(r, variant, round_, k, "b"),
             }
-            for replicate in self.replicates
+            for r in self._replicates(replicate)
             for variant, round_, k in self.instability.networks()
         ]  # fmt: skip
 
@@ -316,50 +344,49 @@ class Experiment:
         """The analyses' settings, keys sorted, with the iterative panel's rounds."""
         return dict(sorted({**self.analysis, "iterative_rounds": self.iterative_rounds()}.items()))
 
-    # The networks: folders under results/<experiment>/, each with metrics.json and curve.csv.
-    def ticket_dirs(self) -> list[str]:
+    # The networks: folders under results/<experiment>/, each with metrics.json and curve.csv; of
+    # every replicate, or of the one named (a job's inputs: a cost linear in the replicates).
+    def _replicates(self, replicate: str | None) -> list[str]:
+        return list(self.replicates) if replicate is None else [replicate]
+
+    def ticket_dirs(self, replicate: str | None = None) -> list[str]:
         return [
-            f"{replicate}/{name}/ticket/round-{k}"
-            for replicate in self.replicates
+            f"{r}/{name}/ticket/round-{k}"
+            for r in self._replicates(replicate)
             for name, s in self.schedules.items()
             for k in range(1, s.rounds + 1)
         ]
 
-    def control_dirs(self) -> list[str]:
+    def control_dirs(self, replicate: str | None = None) -> list[str]:
         return [
-            f"{replicate}/{name}/{control}/round-{k}"
-            for replicate in self.replicates
+            f"{r}/{name}/{control}/round-{k}"
+            for r in self._replicates(replicate)
             for name, s in self.schedules.items()
             for control in self.controls
             for k in self.control_rounds(s)
         ]
 
-    def dense_dirs(self) -> list[str]:
-        return [f"{replicate}/dense" for replicate in self.replicates]
+    def dense_dirs(self, replicate: str | None = None) -> list[str]:
+        return [f"{r}/dense" for r in self._replicates(replicate)]
 
     def network_dirs(self, replicate: str) -> list[str]:
         """A replicate's networks in the runs table: the dense one, its tickets and controls."""
-        return [
-            d
-            for d in self.dense_dirs() + self.ticket_dirs() + self.control_dirs()
-            if d.split("/", 1)[0] == replicate
-        ]
+        return self.dense_dirs(replicate) + self.ticket_dirs(replicate) + self.control_dirs(replicate)
 
     def trained_dirs(self, replicate: str) -> list[str]:
         """Every network a replicate trains: those of :meth:`network_dirs` and the instability
         analysis's own copies (its provenance covers them all)."""
         copies = []
         if self.instability.enabled:
-            for pair in self.instability_pairs():
-                if pair["replicate"] == replicate:
-                    copies += [c for c in (pair["a"], pair["b"]) if "/instability/" in c]
+            for pair in self.instability_pairs(replicate):
+                copies += [c for c in (pair["a"], pair["b"]) if "/instability/" in c]
         return self.network_dirs(replicate) + copies
 
     def curve_dirs(self, replicate: str | None = None) -> list[str]:
         """The networks with a test curve (of one replicate, or of all), in the order of the
         test-curve table's inputs."""
         rounds = self.curve_rounds()
-        replicates = list(self.replicates) if replicate is None else [replicate]
+        replicates = self._replicates(replicate)
         dirs = [f"{r}/dense" for r in replicates if 0 in rounds]
         for replicate in replicates:
             for name, s in self.schedules.items():

@@ -7,8 +7,8 @@ so only the content's hash holds for every mirror.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
+import math
 import os
 import time
 import urllib.error
@@ -29,25 +29,117 @@ class DataError(Explained, ValueError):
     """A dataset file could not be obtained, verified or decoded."""
 
 
-def decompress(raw: bytes, name: str) -> bytes:
-    """Gunzip ``raw``; plain (already decompressed) IDX content is returned unchanged."""
-    if raw[:2] != b"\x1f\x8b":
-        return raw
+GZIP_MAGIC = b"\x1f\x8b"
+# The most decompressed content one file may hold: 2 GiB (MNIST's largest file holds 47 MB). A gzip
+# file inflates only to the size its IDX header announces, and never beyond this.
+MAX_CONTENT = 2**31
+MAX_DOWNLOAD = MAX_CONTENT + 2**24  # bytes read from a mirror: the content and gzip's overhead
+# Bytes per element of each IDX data type (the third byte of the magic number).
+IDX_ELEMENT_SIZES = {0x08: 1, 0x09: 1, 0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8}
+INFLATE_CHUNK = 1 << 20  # bytes of input, and at most of output, per step of the inflater
+MAX_IDX_HEADER = 4 + 4 * 255  # bytes: the magic number and 255 dimensions
+MAX_BACKOFF = 60.0  # seconds: the longest pause between two attempts at a mirror
+
+
+def idx_size(header: bytes, name: str, limit: int = MAX_CONTENT) -> int | None:
+    """The size in bytes of the IDX content whose header begins ``header``, or None while ``header``
+    is too short to tell (4 bytes of magic number, then 4 bytes per dimension, big-endian). Content
+    that does not start as IDX, or announces more than ``limit`` bytes, is a DataError."""
+    if len(header) < 4:
+        return None
+    dtype, ndim = header[2], header[3]
+    if header[:2] != b"\0\0" or dtype not in IDX_ELEMENT_SIZES or ndim == 0:
+        magic = int.from_bytes(header[:4], "big")
+        raise DataError(f"{name}: not IDX content (it starts with 0x{magic:08x}, not an IDX magic number)")
+    length = 4 + 4 * ndim
+    if len(header) < length:
+        return None
+    shape = [int.from_bytes(header[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    size = length + IDX_ELEMENT_SIZES[dtype] * math.prod(shape)
+    if size > limit:
+        raise DataError(
+            f"{name}: IDX header announces shape {shape} ({size} bytes), above the maximum of {limit} "
+            "bytes a file may hold"
+        )
+    return size
+
+
+def inflate(raw: bytes, name: str, limit: int = MAX_CONTENT) -> tuple[bytes, str]:
+    """The decompressed content of ``raw`` and its sha256, computed as it inflates; plain (already
+    decompressed) IDX content is returned unchanged.
+
+    Gzip content inflates step by step, never beyond the size its IDX header announces (nor
+    ``limit``): a small file that would inflate to gigabytes (a gzip bomb) is refused after reading
+    at most that many bytes. Several gzip members are read one after the other, as gzip does.
+    """
+    if raw[:2] != GZIP_MAGIC:
+        return raw, sha256(raw)
+    digest = hashlib.sha256()
+    parts: list[bytes] = []
+    head = b""  # the content's first bytes, until they hold the IDX header
+    size, allowed = 0, None  # allowed: the content's size as its IDX header announces it, once read
+    data, offset = memoryview(raw), 0
     try:
-        return gzip.decompress(raw)
+        while True:  # one gzip member at a time
+            inflater, tail = zlib.decompressobj(16 + zlib.MAX_WBITS), b""
+            while not inflater.eof:
+                if not tail and offset < len(data):
+                    tail = data[offset : offset + INFLATE_CHUNK]
+                    offset += len(tail)
+                # never more than one byte past what the header allows (before it is read: its
+                # longest, 4 + 4 x 255 bytes)
+                room = (MAX_IDX_HEADER if allowed is None else allowed) - size + 1
+                out = inflater.decompress(tail, min(INFLATE_CHUNK, room))
+                tail = inflater.unconsumed_tail
+                if not out:
+                    if not tail and offset >= len(data) and not inflater.eof:
+                        raise EOFError("compressed file ended before the end-of-stream marker was reached")
+                    continue
+                size += len(out)
+                if allowed is None:
+                    head += out
+                    allowed = idx_size(head, name, limit)
+                if allowed is not None and size > allowed:
+                    raise DataError(
+                        f"{name}: the decompressed content holds more than the {allowed} bytes its IDX "
+                        f"header announces (a gzip bomb?): refused after inflating {size} bytes"
+                    )
+                digest.update(out)
+                parts.append(out)
+            rest = (inflater.unused_data + data[offset:]).lstrip(b"\0")
+            if not rest:
+                break
+            if rest[:2] != GZIP_MAGIC:
+                raise OSError(f"{len(rest)} bytes after the gzip data that are not another gzip member")
+            data, offset = memoryview(rest), 0
     except (EOFError, OSError, zlib.error) as e:
         raise DataError(f"{name}: truncated or corrupt gzip data ({e})") from e
+    return b"".join(parts), digest.hexdigest()
+
+
+def decompress(raw: bytes, name: str, limit: int = MAX_CONTENT) -> bytes:
+    """Gunzip ``raw`` with a cap (:func:`inflate`); plain IDX content is returned unchanged."""
+    return inflate(raw, name, limit)[0]
 
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def pause(backoff: float, attempt: int) -> float:
+    """Seconds to wait after failed attempt ``attempt`` (1, 2, ...): ``backoff`` to the power
+    ``attempt - 1``, at most :data:`MAX_BACKOFF`."""
+    return min(MAX_BACKOFF, backoff ** min(attempt - 1, 16))
+
+
 def _read_source(source: str, name: str, timeout: float) -> bytes:
     if "://" in source and not source.startswith("file://"):
         url = source.rstrip("/") + "/" + name
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.read()
+            raw = response.read(MAX_DOWNLOAD + 1)
+        if len(raw) > MAX_DOWNLOAD:
+            raise DataError(f"{url}: more than {MAX_DOWNLOAD} bytes, refused")
+        return raw
     folder = Path(source.removeprefix("file://"))
     return (folder / name).read_bytes()
 
@@ -65,8 +157,9 @@ def fetch_file(
     """Fetch ``name`` from the first source whose copy verifies; write it to ``dest`` atomically.
 
     A source is a folder, a ``file://`` folder, or an http(s) base URL. Network errors are retried
-    ``retries`` times with exponential backoff; a checksum or format failure moves to the next source
-    at once. Returns the source used. Raises :class:`DataError` naming the file and every source tried.
+    ``retries`` times with exponential backoff (each pause at most :data:`MAX_BACKOFF`); a checksum
+    or format failure moves to the next source at once. Returns the source used. Raises
+    :class:`DataError` naming the file and every source tried.
     """
     if not sources:
         raise DataError(f"{name}: no source to fetch it from")
@@ -82,22 +175,21 @@ def fetch_file(
                 if e.code < 500:  # 404 and the like: asking again gives the same answer
                     break
                 if attempt < attempts:
-                    time.sleep(backoff ** (attempt - 1))
+                    time.sleep(pause(backoff, attempt))
                 continue
             except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
                 failures.append(f"{source} (attempt {attempt}/{attempts}): {e}")
                 if attempt < attempts:
-                    time.sleep(backoff ** (attempt - 1))
+                    time.sleep(pause(backoff, attempt))
                 continue
-            except OSError as e:
+            except (OSError, DataError) as e:
                 failures.append(f"{source}: {e}")
                 break
             try:
-                content = decompress(raw, name)
+                _, actual = inflate(raw, name)
             except DataError as e:
                 failures.append(f"{source}: {e}")
                 break
-            actual = sha256(content)
             if actual != expected_sha256:
                 failures.append(
                     f"{source}: sha256 of decompressed content is {actual}, expected {expected_sha256}"

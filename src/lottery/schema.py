@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,42 @@ def with_key_table(readme: str) -> str:
     return pattern.sub(lambda _: f"{BEGIN}\n{key_table()}{END}", readme)
 
 
+def _key(path) -> str:
+    """A config key as the README names it: ``pruning.schedules[0].rate``."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _described(path: tuple, node: dict[str, Any] | None) -> str:
+    """What the key at ``path`` is, from its schema ``node`` (a list's entry: from the list's)."""
+    while not (node or {}).get("description") and path and isinstance(path[-1], int):
+        path = path[:-1]
+        node = _node(path)
+    described = (node or {}).get("description", "").rstrip(".")
+    shown = f"; {_key(path)} is: " + " ".join(described.split()) if described and path else ""
+    return shown + " (config/README.md)"
+
+
+def _message(error: Any) -> str:
+    """The validator's message, without the whole text of a long list."""
+    if error.validator == "maxItems":
+        return f"{len(error.instance)} entries, more than the maximum of {error.validator_value}"
+    if error.validator == "uniqueItems":
+        seen: set[str] = set()
+        repeated = []
+        for item in error.instance:
+            text = json.dumps(item, default=str)
+            if text in seen and text not in repeated:
+                repeated.append(text)
+            seen.add(text)
+        return f"{', '.join(repeated)} given more than once (each value at most once)"
+    return error.message
+
+
 def config_error(config: dict[str, Any]) -> str | None:
     """The config's first schema violation in one line - the key, its value, what is allowed - or
     None: what the workflow says instead of the validator's multi-line report."""
@@ -95,13 +132,39 @@ def config_error(config: dict[str, Any]) -> str | None:
     error = exceptions.best_match(validators.validator_for(schema)(schema).iter_errors(config))
     if error is None:
         return None
-    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
-    value = json.dumps(error.instance, default=str)
-    value = value if len(value) <= 60 else value[:57] + "..."
-    where = f"{key} = {value}" if key else "the configuration"
-    described = error.schema.get("description", "").rstrip(".")
-    return (
-        f"{where}: {error.message}"
-        + (f"; {key} is: {described}" if described else "")
-        + " (config/README.md)"
-    )
+    path = tuple(error.absolute_path)
+    where = f"{_key(path)} = {_shown(error.instance)}" if path else "the configuration"
+    return f"{where}: {_message(error)}" + _described(path, error.schema)
+
+
+def _node(path: tuple) -> dict[str, Any] | None:
+    """The schema of the config key at ``path`` (None where the schema does not say)."""
+    root = node = load()
+    for part in path:
+        if "$ref" in node:
+            node = root["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+        node = node.get("items") if isinstance(part, int) else node.get("properties", {}).get(part)
+        if not isinstance(node, dict):
+            return None
+    return node
+
+
+def _numbers(value: Any, path: tuple = ()):
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from _numbers(child, (*path, key))
+    elif isinstance(value, (list, tuple)):
+        for i, child in enumerate(value):
+            yield from _numbers(child, (*path, i))
+    elif isinstance(value, float):
+        yield path, value
+
+
+def non_finite_error(config: dict[str, Any]) -> str | None:
+    """The config's first number that is not finite (NaN, infinity) in one line as
+    :func:`config_error` gives it, or None. Every key refuses them, in this one place: NaN compares
+    false to every bound of the schema, and infinity passes a lower one."""
+    for path, value in _numbers(config):
+        if not math.isfinite(value):
+            return f"{_key(path)} = {_shown(value)}: not a finite number" + _described(path, _node(path))
+    return None
