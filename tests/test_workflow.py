@@ -31,7 +31,7 @@ SCHEDULE_ROUNDS = {
     "oneshot-rate-0.2": 2,
 }  # one-shot levels get no controls (variants.rounds auto)
 CONTROLS = ("reinit", "random", "random-draw-2", "rewind-50")  # .test: variants.draws.random 2
-SUMMARY_FILES = ("runs.csv", "provenance.json", "test_curves.csv", "instability.csv", "instability_path.csv",
+SUMMARY_FILES = ("runs.csv", "provenance.json", "record.json", "test_curves.csv", "instability.csv", "instability_path.csv",
                  "supermasks.csv", "masks.safetensors")  # fmt: skip
 SECTIONS = ("pruning_ratios", "accuracy", "parameter_importance", "random_states", "paper_view", "oneshot",
             "instability", "supermasks", "mask_overlap", "pixel_map")  # fmt: skip
@@ -320,7 +320,7 @@ PER_SEED = {"initialise": 1, "initialise_reinit": 1, "rewind_point": 1, "train_d
             "train_reinit": 6, "train_random": 6, "train_random_draw": 6, "train_rewind": 6,
             "train_instability_copy": 10, "replicate_runs": 1, "replicate_provenance": 1,
             "replicate_test_curves": 1, "replicate_instability": 1, "replicate_supermasks": 1,
-            "replicate_masks": 1}  # fmt: skip
+            "replicate_masks": 1, "replicate_record": 1}  # fmt: skip
 ANALYSIS = {"collect_runs", "pruning_ratios", "accuracy", "correlations", "parameter_importance", "random_states",
             "paper_view", "claims", "test_curves", "oneshot", "summary", "all", "instability", "supermasks",
             "mask_overlap", "pixel_map"}  # fmt: skip

@@ -41,6 +41,15 @@ def to_params(piece: Any) -> dict[str, Any]:
     return dict(sorted(out.items()))
 
 
+def plain(piece: Any) -> dict[str, Any]:
+    """Every field of ``piece``, defaults too, as plain JSON values, keys sorted (what a replicate's
+    record keeps: lottery.record)."""
+    return {
+        f.name: _plain(getattr(piece, f.name))
+        for f in sorted(dataclasses.fields(piece), key=lambda f: f.name)
+    }
+
+
 def from_params(cls: type[T], params: Mapping[str, Any]) -> T:
     """The piece :func:`to_params` described; an unknown key is an error that names it."""
     fields = {f.name: f for f in dataclasses.fields(cls)}

@@ -63,6 +63,44 @@ def write_json(path: str | os.PathLike, obj: object) -> None:
     write_text(path, text + "\n")
 
 
+def json_digest(obj: object) -> str:
+    """sha256 of ``obj`` as canonical JSON (sorted keys, no spaces)."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def write_json_with_digest(path: str | os.PathLike, obj: dict) -> None:
+    """:func:`write_json` of ``obj`` with the digest of its content under ``content_sha256``: for a
+    file whose bytes differ from run to run (times), so that no digest of its bytes can be kept, and
+    that must still be refused once altered (:func:`read_json_with_digest`)."""
+    write_json(path, {**obj, DIGEST_KEY: json_digest(obj)})
+
+
+def json_problem(path: str | os.PathLike) -> str | None:
+    """Why the JSON file written by :func:`write_json_with_digest` is not as it was written, or None."""
+    try:
+        obj = read_json(path)
+    except (OSError, ValueError) as e:
+        return f"{path} cannot be read ({e})"
+    if not isinstance(obj, dict) or DIGEST_KEY not in obj:
+        return f"{path} has no {DIGEST_KEY} (not as this workflow wrote it)"
+    recorded = obj.pop(DIGEST_KEY)
+    if json_digest(obj) != recorded:
+        return f"{path} was changed since it was written (its content no longer matches its {DIGEST_KEY})"
+    return None
+
+
+def read_json_with_digest(path: str | os.PathLike) -> dict:
+    """The content :func:`write_json_with_digest` wrote (its digest left out); an altered file is
+    refused, naming it."""
+    problem = json_problem(path)
+    if problem:
+        raise ValueError(f"{problem}; {remake_hint(path)}")
+    obj = read_json(path)
+    obj.pop(DIGEST_KEY)
+    return obj
+
+
 def write_table(path: str | os.PathLike, table: pd.DataFrame, float_format: str | None = None) -> None:
     """A table as CSV without its index, with newline line ends; ``float_format`` rounds (None: every
     digit)."""

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lottery import fetch, owner, runs
+from lottery import fetch, owner, record, runs
 from lottery.desc import Architecture, Network, Replicate, TrainingHparams, from_params, network_from_params
 from lottery.logs import Explained, log, setup_logging
 
@@ -229,6 +229,14 @@ def pixel_map(job: Job) -> None:
     )
 
 
+def replicate_record(job: Job) -> None:
+    """A replicate's record.json: the description its networks were made with, its files' digests."""
+    p = job.params
+    record.write_record(
+        job.output["record"], p["replicate"], p["description"], job.input["files"], p["networks"]
+    )
+
+
 def concatenate_runs(job: Job) -> None:
     runs.concatenate_runs(job.input["runs"], job.output["runs"])
 
@@ -279,6 +287,7 @@ JOBS: dict[str, Callable[[Job], None]] = {
     "mask_overlap": mask_overlap,
     "pixel_map": pixel_map,
     "concatenate_runs": concatenate_runs,
+    "replicate_record": replicate_record,
     "replicate_provenance": replicate_provenance,
     "replicate_test_curves": replicate_test_curves,
 }
@@ -314,7 +323,14 @@ def run_script(name: str, snakemake: Any, **params: Any) -> None:
 
 # Jobs that import no PyTorch (nor the package's modules that need it).
 WITHOUT_TORCH = frozenset(
-    {"fetch_dataset", "collect_runs", "concatenate_runs", "replicate_provenance", "replicate_test_curves"}
+    {
+        "fetch_dataset",
+        "collect_runs",
+        "concatenate_runs",
+        "replicate_provenance",
+        "replicate_test_curves",
+        "replicate_record",
+    }
 )
 
 
@@ -327,6 +343,7 @@ def run(name: str, description: Mapping[str, Any]) -> None:
     started, cpu_started = time.perf_counter(), time.process_time()
     watching = owner.watch()
     try:
+        record.verify_inputs(job.input)  # replicates' summaries as their records made them
         JOBS[name](job)
     except BaseException as error:  # the rule's log: file says why, not only stderr
         if isinstance(error, KeyboardInterrupt) and not owner.alive():

@@ -2,9 +2,11 @@
 a replicate (``seed-<s>/summary/provenance.json``, from its networks').
 
 Kept apart from ``metrics.json`` and ``runs.csv``, which are reproducible to the byte: a provenance
-file holds timings and names the machine. The commit comes from ``$LOTTERY_COMMIT``, which
-``common.smk`` sets from the workflow's git checkout (an environment variable, not a rule's params,
-so that a new commit does not make Snakemake rerun anything). No PyTorch at import.
+file holds timings and names the machine. The commit is the workflow's own git checkout, which
+``common.smk`` hands every job in ``$LOTTERY_CHECKOUT_COMMIT`` (an environment variable, not a
+rule's params, so that a new commit does not make Snakemake rerun anything). ``$LOTTERY_COMMIT``,
+set by the user (e.g. where the workflow runs from an archive, outside git), never replaces it: it
+is recorded beside it as ``commit_override``. No PyTorch at import.
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lottery.io import read_json, write_json
+from lottery.io import read_json, read_json_with_digest, write_json_with_digest
+from lottery.text import markdown_cell
 
-COMMIT_VARIABLE = "LOTTERY_COMMIT"
+CHECKOUT_VARIABLE = "LOTTERY_CHECKOUT_COMMIT"  # set by common.smk from the workflow's checkout
+COMMIT_VARIABLE = "LOTTERY_COMMIT"  # the user's own name for the code (recorded as an override)
+MAX_OVERRIDE = 100  # characters of $LOTTERY_COMMIT kept
 # The instruction-set extensions that decide which kernels a CPU runs (and so its float rounding).
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "neon", "asimd", "sve")
 
@@ -75,6 +80,22 @@ def git_commit(directory: str | os.PathLike) -> str:
     return f"{commit}-dirty" if dirty else commit
 
 
+def commit() -> dict[str, str]:
+    """The commit that made a network: the checkout's, and ``commit_override`` where the user set
+    ``$LOTTERY_COMMIT`` to something else (on one line, at most :data:`MAX_OVERRIDE` characters)."""
+    checkout = os.environ.get(CHECKOUT_VARIABLE) or "unknown"
+    override = " ".join(os.environ.get(COMMIT_VARIABLE, "").split())[:MAX_OVERRIDE]
+    if override and override != checkout:
+        return {"commit": checkout, "commit_override": override}
+    return {"commit": checkout}
+
+
+def commit_label(record: Mapping[str, Any]) -> str:
+    """A network's commit as the summary names it: the checkout's, with the user's override beside it."""
+    override = record.get("commit_override")
+    return f"{record['commit']} (LOTTERY_COMMIT={override})" if override else record["commit"]
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -85,7 +106,7 @@ def network_provenance(started: str, seconds: float, paths: Mapping[str, str]) -
     import torch
 
     return {
-        "commit": os.environ.get(COMMIT_VARIABLE, "unknown"),
+        **commit(),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "machine": cpu(),
@@ -127,7 +148,7 @@ def replicate_provenance(replicate: str, files: Sequence[str | os.PathLike]) -> 
         "replicate": replicate,
         "networks": len(records),
         "machines": dict(machines),
-        "commits": dict(Counter(r["commit"] for r in records)),
+        "commits": dict(Counter(commit_label(r) for r in records)),
         "torch": dict(Counter(r["torch"] for r in records)),
         "paths": {layer: dict(sorted(c.items())) for layer, c in paths.items()},
         "training_seconds": round(sum(r["seconds"] for r in records), 1),
@@ -140,7 +161,14 @@ def replicate_provenance(replicate: str, files: Sequence[str | os.PathLike]) -> 
 def write_replicate_provenance(
     replicate: str, files: Sequence[str | os.PathLike], out: str | os.PathLike
 ) -> None:
-    write_json(out, replicate_provenance(replicate, files))
+    """A replicate's provenance.json, with a digest of its content (its times differ from run to run,
+    so its record cannot keep a digest of its bytes: lottery.record)."""
+    write_json_with_digest(out, replicate_provenance(replicate, files))
+
+
+def read_replicate_provenance(path: str | os.PathLike) -> dict[str, Any]:
+    """A replicate's provenance.json as written; an altered one is refused, naming it."""
+    return read_json_with_digest(path)
 
 
 def provenance_markdown(summaries: Sequence[Mapping[str, Any]]) -> str:
@@ -149,12 +177,15 @@ def provenance_markdown(summaries: Sequence[Mapping[str, Any]]) -> str:
     summary is the same for the same networks."""
 
     def cell(counts: Mapping[str, int]) -> str:
-        return "; ".join(name if len(counts) == 1 else f"{name} ({n})" for name, n in counts.items())
+        return "; ".join(
+            markdown_cell(name) if len(counts) == 1 else f"{markdown_cell(name)} ({int(n)})"
+            for name, n in counts.items()
+        )
 
     lines = ["| replicate | networks | machine | commit | torch |", "|---|---|---|---|---|"]
     for p in summaries:
         lines.append(
-            f"| {p['replicate']} | {p['networks']} | {cell(p['machines'])} | {cell(p['commits'])} | "
-            f"{cell(p['torch'])} |"
+            f"| {markdown_cell(p['replicate'])} | {int(p['networks'])} | {cell(p['machines'])} | "
+            f"{cell(p['commits'])} | {cell(p['torch'])} |"
         )
     return "\n".join(lines) + "\n"

@@ -17,10 +17,11 @@ import pandas as pd
 import seaborn as sns
 
 from lottery import analysis, paper
-from lottery.io import atomic_path, read_json, write_table, write_text
+from lottery.io import atomic_path, write_table, write_text
 from lottery.logs import step
 from lottery.runs import read_runs
 from lottery.sections import BY_NAME
+from lottery.text import markdown_cell
 from lottery.variants import FIGURE_ORDER
 
 PathLike = str | os.PathLike
@@ -208,7 +209,7 @@ def summary_markdown(
     t = {name: pd.read_csv(path) for name, path in tables.items()}
     lines = [f"# Summary of experiment `{experiment}`", ""]
     if provenance:
-        from lottery.provenance import provenance_markdown
+        from lottery.provenance import provenance_markdown, read_replicate_provenance
 
         lines += [
             "## Who made these results",
@@ -219,7 +220,7 @@ def summary_markdown(
             "the trainings' own time summed over networks (one core each, evaluations included) and the "
             "span from its first training's start to its last one's end.",
             "",
-            provenance_markdown([read_json(p) for p in provenance]).rstrip(),
+            provenance_markdown([read_replicate_provenance(p) for p in provenance]).rstrip(),
             "",
         ]
     if runs is not None:
@@ -272,7 +273,7 @@ def summary_markdown(
     for variant, part in accuracy.groupby("variant"):
         values = dict(zip(part["prune_ratio"], part["test_acc_mean"], strict=True))
         cells = [_fmt(values.get(r, math.nan), 4) for r in sorted(set(accuracy["prune_ratio"]))]
-        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+        lines.append(f"| {markdown_cell(variant)} | " + " | ".join(cells) + " |")
 
     corr = t["correlations"]
     lines += ["", "## Correlation of prune ratio with validation accuracy", ""]

@@ -1,6 +1,7 @@
 # Stage 6: each replicate summarised in small files that are committed (seed-<s>/summary/: its runs
 # table and provenance here, its test curves and what the ticket analyses read in stages 8 and 9),
-# and the experiment's runs table from them. Checkpoints need not be kept: where a replicate's
+# its record (lottery.record: what made it, a digest of each file), and the experiment's runs table
+# from them. Checkpoints need not be kept: where a replicate's
 # summary is present, Snakemake has nothing to redo for it, so adding a seed trains only that seed.
 
 
@@ -38,9 +39,30 @@ rule replicate_provenance:
         "../scripts/replicate_provenance.py"
 
 
+rule replicate_record:
+    input:
+        files=[f"{SUMMARY}/{name}" for name in SUMMARY_FILES],
+    output:
+        record=f"{SUMMARY}/{record.RECORD}",
+    log:
+        f"{LOGS}/{{replicate}}/replicate_record.log",
+    wildcard_constraints:
+        replicate=UNRECORDED,
+    localrule: True
+    conda:
+        "../envs/lottery.yaml"
+    params:
+        replicate=lambda wildcards: wildcards.replicate,
+        description=lambda wildcards: record_description(wildcards.replicate),
+        networks=lambda wildcards: len(EXPERIMENT.network_dirs(wildcards.replicate)),
+    script:
+        "../scripts/replicate_record.py"
+
+
 rule collect_runs:
     input:
         runs=replicate_summaries("runs.csv"),
+        records=replicate_summaries(record.RECORD),
     output:
         runs=f"{RESULTS}/runs.csv",
     log:

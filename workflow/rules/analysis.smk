@@ -30,6 +30,7 @@ rule summary:
         **summary_tables(),
         runs=f"{RESULTS}/runs.csv",
         provenance=replicate_summaries("provenance.json"),
+        records=replicate_summaries(record.RECORD),
     output:
         summary=report(
             f"{RESULTS}/summary.md",

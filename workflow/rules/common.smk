@@ -17,7 +17,7 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join([SRC, *filter(None, [os.environ.get("PYTHONPATH")])])
 )
 
-from lottery import owner, provenance, schema, sections, variants
+from lottery import owner, provenance, record, schema, sections, variants
 from lottery.desc import Network, to_params
 from lottery.experiment import ConfigError, Experiment
 from lottery.protocol import protocol_deviations
@@ -29,14 +29,17 @@ except WorkflowError:  # one line naming the key, the value and what is allowed
     if explained is None:
         raise
     raise WorkflowError(f"invalid configuration: {explained}") from None
+# NaN and infinity, refused at every key: NaN passes every bound of the schema, infinity a lower one.
+explained = schema.non_finite_error(config)
+if explained is not None:
+    raise WorkflowError(f"invalid configuration: {explained}")
 
 # Jobs stop, writing nothing, once this Snakemake is gone (lottery.owner).
 os.environ[owner.ENVIRONMENT] = owner.describe()
-# The commit every network's provenance.json names (an environment variable, not params: a new
-# commit reruns nothing).
-os.environ.setdefault(
-    provenance.COMMIT_VARIABLE, provenance.git_commit(workflow.basedir)
-)
+# The commit every network's provenance.json names: this checkout's, whatever the environment
+# inherited (an environment variable, not params: a new commit reruns nothing). A user's own
+# $LOTTERY_COMMIT is recorded beside it (lottery.provenance.commit).
+os.environ[provenance.CHECKOUT_VARIABLE] = provenance.git_commit(workflow.basedir)
 
 try:
     EXPERIMENT = Experiment.from_config(config)
@@ -174,22 +177,48 @@ def metrics_files(directories):
 
 
 def recorded_replicates():
-    """Replicates whose summary stands for their networks: its runs table is here and its networks
-    are not (a fresh clone: summaries are committed, checkpoints are not). No rule makes their
-    summaries (RECORDED below), so nothing of theirs is redone nor trained again, even when the
-    data are fetched anew for another seed; delete a replicate's summary folder to make it again.
-    """
+    """Replicates whose summary stands for their networks (lottery.record): its runs table or
+    record.json is here and its networks are not (a fresh clone: summaries are committed,
+    checkpoints are not). No rule makes their summaries (UNRECORDED below), so nothing of theirs is
+    redone nor trained again, even when the data are fetched anew for another seed; delete a
+    replicate's summary folder to make it again."""
     return [
         r
         for r in EXPERIMENT.replicates
-        if Path(SUMMARY.format(replicate=r), "runs.csv").exists()
+        if any(
+            Path(SUMMARY.format(replicate=r), f).exists()
+            for f in ("runs.csv", record.RECORD)
+        )
         and not Path(RESULTS, r, "dense", "metrics.json").exists()
     ]
 
 
-# The replicate_* rules' wildcard constraint: the replicates that are not records.
+def record_description(replicate):
+    """What decides a replicate's networks (lottery.record.description), kept in its record.json."""
+    return canonical(record.description(EXPERIMENT, replicate, config["data"]))
+
+
 RECORDED = recorded_replicates()
-UNRECORDED = "|".join(r for r in EXPERIMENT.replicates if r not in RECORDED) or "(?!)"
+SUMMARY_FILES = record.summary_files(EXPERIMENT, PAPER)
+# Before any job: every record must describe this config's experiment, its files as they were made.
+try:
+    record.check_records(
+        {r: SUMMARY.format(replicate=r) for r in RECORDED},
+        {r: record_description(r) for r in RECORDED},
+        SUMMARY_FILES,
+        {r: len(EXPERIMENT.network_dirs(r)) for r in RECORDED},
+    )
+except record.RecordError as e:
+    raise WorkflowError(f"invalid configuration: {e}") from None
+# The replicate_* rules' wildcard constraint: the replicates that are not records (a lookahead, so
+# that matching a replicate costs the same however many seeds the experiment has).
+UNRECORDED = (
+    r"seed-(?!(?:"
+    + "|".join(r.removeprefix("seed-") for r in RECORDED)
+    + r")(?!\d))\d+"
+    if RECORDED
+    else r"seed-\d+"
+)
 
 
 def replicate_summaries(name):
@@ -253,7 +282,7 @@ def paper_summary_inputs(wildcards):
 
 def all_outputs():
     outputs = [f"{RESULTS}/runs.csv", f"{RESULTS}/summary.md"]
-    outputs += replicate_summaries("runs.csv") + replicate_summaries("provenance.json")
+    outputs += replicate_summaries(record.RECORD)
     outputs += [f"{ANALYSIS}/{s.name}.csv" for s in sections.SECTIONS if wanted(s)]
     if PAPER:
         outputs.append(f"{ANALYSIS}/claims.csv")
@@ -303,11 +332,7 @@ def instability_network(wildcards):
 
 def replicate_pairs(wildcards):
     """A replicate's tested networks of the instability analysis (Experiment.instability_pairs)."""
-    return [
-        p
-        for p in EXPERIMENT.instability_pairs()
-        if p["replicate"] == wildcards.replicate
-    ]
+    return EXPERIMENT.instability_pairs(wildcards.replicate)
 
 
 def instability_inputs(wildcards):

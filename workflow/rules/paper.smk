@@ -43,6 +43,7 @@ rule replicate_test_curves:
 rule test_curves:
     input:
         curves=replicate_summaries("test_curves.csv"),
+        records=replicate_summaries(record.RECORD),
     output:
         table=f"{ANALYSIS}/test_curves.csv",
         png=report(

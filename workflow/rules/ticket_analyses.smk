@@ -68,6 +68,7 @@ rule instability:
     input:
         tables=replicate_summaries("instability.csv"),
         paths=replicate_summaries("instability_path.csv"),
+        records=replicate_summaries(record.RECORD),
     output:
         **section_outputs(sections.BY_NAME["instability"]),
         path=f"{ANALYSIS}/instability_path.csv",
@@ -106,6 +107,7 @@ rule replicate_supermasks:
 rule supermasks:
     input:
         tables=replicate_summaries("supermasks.csv"),
+        records=replicate_summaries(record.RECORD),
     output:
         **section_outputs(sections.BY_NAME["supermasks"]),
     log:
@@ -138,6 +140,7 @@ rule replicate_masks:
 rule mask_overlap:
     input:
         bundles=replicate_summaries("masks.safetensors"),
+        records=replicate_summaries(record.RECORD),
     output:
         **section_outputs(sections.BY_NAME["mask_overlap"]),
     log:
@@ -158,6 +161,7 @@ rule mask_overlap:
 rule pixel_map:
     input:
         bundles=replicate_summaries("masks.safetensors"),
+        records=replicate_summaries(record.RECORD),
         dataset=rules.decode_dataset.output.dataset,
         split=rules.split_dataset.output.split,
     output:
