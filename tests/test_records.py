@@ -239,7 +239,7 @@ def test_an_inherited_lottery_commit_never_replaces_the_checkouts(monkeypatch):
     rows = table.strip().splitlines()
     assert len(rows) == 3, table  # the header, the rule, one row: nothing injected
     assert rows[2].count(" | ") == 4, rows[2]
-    assert "abc123 (LOTTERY\\_COMMIT=v1 \\| \\| injected \\| row \\|)" in rows[2]
+    assert "abc123 (LOTTERY_COMMIT=v1 \\| \\| injected \\| row \\|)" in rows[2]
     assert "&lt;b&gt;cpu&lt;/b&gt;" in rows[2]
     monkeypatch.setenv(provenance.COMMIT_VARIABLE, "abc123")
     assert provenance.commit() == {"commit": "abc123"}

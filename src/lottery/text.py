@@ -15,6 +15,6 @@ def markdown_cell(value: object) -> str:
     if len(text) > MAX_CELL:
         text = text[: MAX_CELL - 3] + "..."
     text = html.escape(text, quote=False)
-    for char in ("\\", "|", "`", "*", "_", "[", "]"):
+    for char in ("\\", "|", "`", "*", "[", "]"):
         text = text.replace(char, "\\" + char)
     return text
