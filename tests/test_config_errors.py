@@ -21,15 +21,21 @@ from .test_desc import _config
 pytestmark = pytest.mark.faults
 
 
-def _validated(**changes) -> dict:
-    """The default config with ``changes`` ({"a.b": value}), validated (and filled) by the schema."""
+def _with(changes: dict, separator: str) -> dict:
+    """The default config with ``changes`` ({"a<separator>b": value}), not validated."""
     config = _config()
     for path, value in changes.items():
-        *parents, key = path.split(".")
+        *parents, key = path.split(separator)
         node = config
         for part in parents:
             node = node[part]
         node[key] = value
+    return config
+
+
+def _validated(**changes) -> dict:
+    """The default config with ``changes`` ({"a.b": value}), validated (and filled) by the schema."""
+    config = _with(changes, ".")
     validate(config, str(schema.SCHEMA))
     return config
 
@@ -132,14 +138,7 @@ def test_a_diverging_training_fails_naming_the_learning_rate(tiny_data):
 
 def _changed(**changes) -> dict:
     """The default config with ``changes`` ({"a__b": value}), not validated."""
-    config = _config()
-    for path, value in changes.items():
-        *parents, key = path.split("__")
-        node = config
-        for part in parents:
-            node = node[part]
-        node[key] = value
-    return config
+    return _with(changes, "__")
 
 
 @pytest.mark.parametrize(

@@ -17,19 +17,11 @@ from lottery import provenance, record
 from lottery.io import read_json, read_json_with_digest, write_json_with_digest
 from lottery.text import markdown_cell
 
+from .test_bad_input import merged
 from .test_faults import SMALL, run, small_workdir
 from .test_workflow import RESULTS
 
 SUMMARY = Path(RESULTS) / "seed-1" / "summary"
-
-
-def merged(base: dict, changes: dict) -> dict:
-    out = dict(base)
-    for key, value in changes.items():
-        out[key] = (
-            merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
-        )
-    return out
 
 
 @pytest.fixture(scope="module")
