@@ -7,6 +7,10 @@ from lottery.data import TensorData
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / ".test" / "data" / "mnist-sample"
+# Seconds a test's Snakemake run or other child process may take before it counts as hung: far above
+# the slowest machine kind under load (the tiny workflow took 11 min on a 2-core AVX2 EPYC beside
+# another test file), within CI's 90 minutes. No test depends on the machine's speed.
+HUNG = 3600
 
 
 def synthetic_data(n_train: int = 240, n_val: int = 60, n_test: int = 60, dim: int = 20, seed: int = 0):

@@ -15,7 +15,7 @@ from lottery import schema
 from lottery.experiment import ConfigError, Experiment
 from lottery.io import write_json
 
-from .conftest import ROOT
+from .conftest import HUNG, ROOT
 from .test_desc import _config
 
 pytestmark = pytest.mark.faults
@@ -107,7 +107,7 @@ def test_the_workflow_refuses_them_before_any_job(tmp_path):
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=HUNG,
     )
     assert result.returncode != 0
     assert "invalid configuration: variants.rewind_iterations has 8000" in result.stderr + result.stdout

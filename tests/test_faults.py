@@ -20,7 +20,7 @@ import yaml
 
 from lottery.io import load_tensors, read_json, save_tensors
 
-from .conftest import ROOT
+from .conftest import HUNG, ROOT
 from .test_workflow import RESULTS, copy_test_dir
 
 pytestmark = pytest.mark.faults
@@ -50,7 +50,7 @@ def command(workdir: Path, *args: str) -> list[str]:
 
 
 def run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(command(workdir, *args), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return subprocess.run(command(workdir, *args), cwd=ROOT, capture_output=True, text=True, timeout=HUNG)
 
 
 def result_files(workdir: Path) -> dict[str, bytes]:
@@ -126,7 +126,7 @@ def test_random_kills_then_a_rerun_give_the_uninterrupted_results(uninterrupted,
             kills.append(f"{name} at {victim.pid}")
             if name == "snakemake":
                 break
-        ended_on_its_own = snakemake.wait(timeout=300) == 0
+        ended_on_its_own = snakemake.wait(timeout=HUNG) == 0
         assert not ended_on_its_own or len(kills) == KILLS, f"the workflow ended after {len(kills)} kills"
         wait_gone(workdir)
         assert run(workdir, "--unlock").returncode == 0

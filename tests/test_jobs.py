@@ -18,7 +18,7 @@ from lottery import model, steps
 from lottery.fetch import MNIST_FILES
 from lottery.jobs import describe
 
-from .conftest import ROOT, SAMPLE
+from .conftest import HUNG, ROOT, SAMPLE
 
 # The committed sample's files and checksums (.test/config/config.yaml's data.files)
 SAMPLE_FILES = {
@@ -131,7 +131,7 @@ def test_a_job_whose_snakemake_is_gone_stops_and_writes_nothing(inputs, tmp_path
     assert process.poll() is None, process.stderr.read()
     fake.send_signal(signal.SIGKILL)
     fake.wait()
-    assert process.wait(timeout=60) != 0  # a million iterations would take hours: it stopped
+    assert process.wait(timeout=HUNG) != 0  # a million iterations would take hours: it stopped
     assert not any(Path(p).exists() for p in job["output"].values())
     assert "is gone: stopped, nothing written" in Path(job["log"][0]).read_text()
 

@@ -19,7 +19,7 @@ import pytest
 
 from lottery import kernels
 
-from .conftest import ROOT
+from .conftest import HUNG, ROOT
 
 pytestmark = pytest.mark.faults
 
@@ -56,7 +56,7 @@ def probe(cache: Path, umask: int = 0o022, **env: str) -> dict:
         capture_output=True,
         text=True,
         env=environ,
-        timeout=300,
+        timeout=HUNG,
     )
     if done.returncode < 0:
         pytest.fail(
