@@ -1,9 +1,14 @@
 """The sparse path's compiled kernels (``sparse_kernels.c``): built with the system's C compiler at
 first use into a per-user cache, loaded with ctypes.
 
-Built with ``-O3 -march=native`` and without ``-ffast-math``: vectorised for this CPU, every sum in a
-fixed order. The cache key covers the source, the compiler and its flags and the CPU (model and
-instruction set), so a cache shared by the nodes of a cluster never hands one CPU another's build.
+Built with ``-O3 -march=<flavour> -ffp-contract=off`` and without ``-ffast-math``: vectorised for the
+flavour's instruction set, every sum in a fixed order, no fused multiply-add, exp and log of the
+kernels' own: the same bits from every flavour on every x86-64 CPU (``sparse_kernels.c`` says how).
+The flavour is ``$LOTTERY_MARCH`` (:data:`FLAVOURS`; default ``native``, this CPU's own instruction
+set); one this CPU cannot run, or an unknown one, is refused (the trainer then trains dense and
+says why). The cache key covers the source, the compiler and its flags (the flavour with them) and
+the CPU (model and instruction set), so a cache shared by the nodes of a cluster never hands one CPU
+another's build.
 
 Nothing is loaded that could be another user's code, or a damaged file:
 
@@ -30,10 +35,13 @@ Nothing is loaded that could be another user's code, or a damaged file:
   nodes a few minutes apart). Process ids are not used: on a shared cache the writer may have run on
   another node.
 
-Where no build can be used (no compiler, a failed build, a refused cache, a library without a
-kernel), :func:`load` returns ``None`` with the reason in :data:`unavailable_reason`; the trainer
-then trains every layer on the dense path and says why in the job's log (and records the paths,
-all dense, in ``metrics.json``).
+Where no build can be used (no compiler, an unknown flavour or one this CPU cannot run, a failed
+build, a refused cache, a library without a kernel), :func:`load` returns ``None`` with the reason
+in :data:`unavailable_reason`; the trainer then trains every layer on the dense path and says why
+in the job's log (and records the paths, all dense, in ``metrics.json``). A wrong
+``$LOTTERY_MARCH`` is handled like the other settings of the environment (``$LOTTERY_CC``,
+``$LOTTERY_SPARSE_KERNELS``): the job still gives the right numbers, on the dense path, and says so;
+a flavour the CPU lacks is refused before it is built, so it can never end a job with SIGILL.
 """
 
 from __future__ import annotations
@@ -57,7 +65,19 @@ from pathlib import Path
 from lottery.logs import log
 
 SOURCE = Path(__file__).with_name("sparse_kernels.c")
-FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fPIC", "-shared", "-std=c11", "-Wno-psabi")
+FLAGS = ("-O3", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared", "-std=c11", "-Wno-psabi")
+MARCH_VARIABLE = "LOTTERY_MARCH"
+DEFAULT_FLAVOUR = "native"
+# Each build flavour (gcc's -march) and the /proc/cpuinfo flags a CPU needs to run it (each level
+# needs the levels below it too, see flavour_needs): x86-64-v2 is SSE4.2 and POPCNT, v3 AVX2, FMA,
+# BMI1/2, F16C, MOVBE, LZCNT ("abm"), v4 AVX-512 F, BW, CD, DQ and VL.
+FLAVOURS: dict[str, tuple[str, ...]] = {
+    "native": (),
+    "x86-64": (),
+    "x86-64-v2": ("cx16", "lahf_lm", "popcnt", "sse4_1", "sse4_2", "ssse3"),
+    "x86-64-v3": ("avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave"),
+    "x86-64-v4": ("avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"),
+}
 BUILD_TIMEOUT = 300  # seconds
 STALE_SECONDS = 15 * 60  # a temporary file this old is a dead build's (builds time out at 5 minutes)
 PREFIX = "sparse_kernels-"
@@ -80,6 +100,9 @@ SIGNATURES = {
         None,
     ),
     "lt_adam": ([_I, _P, _P, _P, _P] + [ctypes.c_double] * 4 + [_I], None),
+    "lt_expf_array": ([_I, _P, _P], None),
+    "lt_logf_array": ([_I, _P, _P], None),
+    "lt_pow_test": ([ctypes.c_double, _I], ctypes.c_double),
 }
 
 unavailable_reason: str | None = None
@@ -87,6 +110,10 @@ unavailable_reason: str | None = None
 
 class Refused(Exception):
     """A cache folder or file that must not be used: its message says why and what to do."""
+
+
+class Unusable(Exception):
+    """A build flavour that cannot be built or run here: its message says why and what to do."""
 
 
 def compiler() -> str | None:
@@ -105,6 +132,58 @@ def cache_dir() -> Path:
         return Path(os.environ["LOTTERY_KERNEL_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "lottery"
+
+
+def flavour_needs(flavour: str) -> tuple[str, ...]:
+    """The CPU flags ``flavour`` needs: its own and its lower levels' (``native``: none)."""
+    if flavour in ("native", "x86-64"):
+        return ()
+    levels = ["x86-64-v2", "x86-64-v3", "x86-64-v4"]
+    return tuple(flag for level in levels[: levels.index(flavour) + 1] for flag in FLAVOURS[level])
+
+
+def cpu_flags() -> set[str] | None:
+    """The CPU's flags from ``/proc/cpuinfo`` (None where it cannot be read)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.partition(":")[2].split())
+    return set()
+
+
+def flavour(asked: str | None = None) -> str:
+    """The build flavour ``asked``, else the one ``$LOTTERY_MARCH`` asks for (default ``native``),
+    checked: :class:`Unusable` (saying why) if it is unknown, or if this CPU cannot run it."""
+    if asked is None:
+        asked = os.environ.get(MARCH_VARIABLE, "").strip() or DEFAULT_FLAVOUR
+    if asked not in FLAVOURS:
+        raise Unusable(
+            f"{MARCH_VARIABLE}={asked!r} is not a build flavour of the sparse kernels: use one of "
+            f"{', '.join(FLAVOURS)} (default {DEFAULT_FLAVOUR})"
+        )
+    if asked == "native":
+        return asked
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        raise Unusable(
+            f"{MARCH_VARIABLE}={asked} is an x86-64 flavour, and this machine is {platform.machine()}: "
+            f"use {MARCH_VARIABLE}=native, or unset it"
+        )
+    flags = cpu_flags()
+    missing = [flag for flag in flavour_needs(asked) if flags is not None and flag not in flags]
+    if missing:
+        raise Unusable(
+            f"{MARCH_VARIABLE}={asked}: this CPU cannot run that flavour (its flags lack "
+            f"{', '.join(missing)}); use a lower one or native"
+        )
+    return asked
+
+
+def build_flags(march: str) -> tuple[str, ...]:
+    """The compiler's flags for the build flavour ``march``."""
+    return (FLAGS[0], f"-march={march}", *FLAGS[1:])
 
 
 def cpu_identity() -> str:
@@ -242,14 +321,14 @@ def _write_atomically(path: Path, data: bytes, mode: int) -> None:
             os.unlink(tmp)
 
 
-def _build(cc: str, target: Path) -> None:
+def _build(cc: str, target: Path, flags: tuple[str, ...]) -> None:
     """Compile into a temporary file, give it the umask's mode, rename it into place, then write its
     record (sha256 and size) the same way: a library is never seen without being whole."""
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     try:
         done = subprocess.run(
-            [cc, *FLAGS, "-o", tmp, str(SOURCE), "-lm"],
+            [cc, *flags, "-o", tmp, str(SOURCE)],
             capture_output=True,
             text=True,
             timeout=BUILD_TIMEOUT,
@@ -324,9 +403,11 @@ def load() -> ctypes.CDLL | None:
         unavailable_reason = _no_compiler()
         return None
     try:
+        march = flavour()
+        flags = build_flags(march)
         version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60).stdout
         key = hashlib.sha256(
-            "\0".join([SOURCE.read_text(), cc, version, " ".join(FLAGS), cpu_identity()]).encode()
+            "\0".join([SOURCE.read_text(), cc, version, " ".join(flags), cpu_identity()]).encode()
         ).hexdigest()[:16]
         folder = cache_dir()
         prepare_cache(folder)
@@ -340,12 +421,12 @@ def load() -> ctypes.CDLL | None:
                 if problem is not None:
                     if problem != "missing":
                         log.warning("%s: rebuilding them", problem)
-                    _build(cc, target)
+                    _build(cc, target, flags)
                     problem = verify(target)
                     if problem is not None:
                         raise RuntimeError(f"{problem}, right after the build")
         lib = ctypes.CDLL(str(target))
-    except Refused as refused:
+    except (Refused, Unusable) as refused:
         unavailable_reason = str(refused)
         return None
     except (OSError, RuntimeError, subprocess.SubprocessError) as error:
@@ -361,4 +442,10 @@ def load() -> ctypes.CDLL | None:
             )
             return None
         fn.argtypes, fn.restype = argtypes, restype
+    lib.lottery_march = march  # what the trainer records (lottery.provenance)
     return lib
+
+
+def flavour_of(lib: ctypes.CDLL) -> str | None:
+    """The build flavour of kernels :func:`load` returned (None for any other library)."""
+    return lib.__dict__.get("lottery_march")

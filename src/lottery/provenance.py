@@ -100,9 +100,12 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def network_provenance(started: str, seconds: float, paths: Mapping[str, str]) -> dict[str, Any]:
-    """What made one network: the commit, PyTorch, the CPU, the trainer's path per layer, when and
-    how long its training (with its evaluations) ran."""
+def network_provenance(
+    started: str, seconds: float, paths: Mapping[str, str], kernel_flavour: str | None = None
+) -> dict[str, Any]:
+    """What made one network: the commit, PyTorch, the CPU, the trainer's path per layer, the build
+    flavour of the compiled kernels (``$LOTTERY_MARCH``; None where none ran), when and how long its
+    training (with its evaluations) ran."""
     import torch
 
     return {
@@ -112,6 +115,7 @@ def network_provenance(started: str, seconds: float, paths: Mapping[str, str]) -
         "machine": cpu(),
         "threads": torch.get_num_threads(),
         "paths": dict(paths),
+        "kernel_flavour": kernel_flavour,
         "started": started,
         "finished": now(),
         "seconds": round(seconds, 3),
@@ -131,7 +135,8 @@ class Stopwatch:
 
 def replicate_provenance(replicate: str, files: Sequence[str | os.PathLike]) -> dict[str, Any]:
     """A replicate's provenance from its networks' files: the machines, commits and PyTorch versions
-    that trained them (with how many networks each), the trainer's paths per layer, the training
+    that trained them (with how many networks each), the trainer's paths per layer, the compiled
+    kernels' build flavours (networks per flavour, of those that ran the kernels), the training
     time summed over networks (one core each) and the span from the first start to the last end."""
     records = [read_json(path) for path in files]
     machines: dict[str, int] = Counter(machine_label(r["machine"]) for r in records)
@@ -139,6 +144,7 @@ def replicate_provenance(replicate: str, files: Sequence[str | os.PathLike]) -> 
     for r in records:
         for layer, path in r.get("paths", {}).items():
             paths.setdefault(layer.removesuffix(".weight"), Counter())[path] += 1
+    flavours = Counter(r["kernel_flavour"] for r in records if r.get("kernel_flavour"))
     started = min((r["started"] for r in records), default=None)
     finished = max((r["finished"] for r in records), default=None)
     span = None
@@ -151,6 +157,7 @@ def replicate_provenance(replicate: str, files: Sequence[str | os.PathLike]) -> 
         "commits": dict(Counter(commit_label(r) for r in records)),
         "torch": dict(Counter(r["torch"] for r in records)),
         "paths": {layer: dict(sorted(c.items())) for layer, c in paths.items()},
+        "kernel_flavours": dict(sorted(flavours.items())),
         "training_seconds": round(sum(r["seconds"] for r in records), 1),
         "started": started,
         "finished": finished,

@@ -8,8 +8,20 @@
  * reordering a sum (no -ffast-math): the result of each function is fixed by its inputs, run to run.
  * A weight costs one multiply-add per example, whatever the layer's shape: the work follows the
  * weights that survive. Single-threaded; built by lottery.kernels at first use.
+ *
+ * The same bits on every x86-64 machine, whichever build flavour (-march=x86-64 ... x86-64-v4,
+ * native: lottery.kernels) and whichever C library:
+ * - GCC's generic vectors (vector_size(64)) do the same arithmetic per lane whether a vector is four
+ *   SSE registers, two AVX2 ones or one AVX-512 one; every sum across lanes (hsum) names its lanes in
+ *   a fixed order, and the loops over examples sum no lanes together.
+ * - No fused multiply-add anywhere: built with -ffp-contract=off (and in ISO C mode, whose default
+ *   is off too), and no fma()/fmaf() or intrinsic is called. So a multiply-add rounds twice in every
+ *   flavour, FMA or not.
+ * - exp, log and the bias corrections' powers are this file's own (lt_expf, lt_logf, lt_pow):
+ *   libm's are picked at run time by the CPU (glibc's ifuncs take an FMA variant where the CPU has
+ *   one) and differ between C libraries. sqrt is IEEE's correctly rounded one (an instruction).
+ *   Nothing is called from libm.
  */
-#include <math.h>
 #include <stdint.h>
 
 #define TILE 64 /* examples per tile: four vectors of 16 floats */
@@ -34,6 +46,128 @@ static inline float hsum(vf v) {
     vf4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
     return (b[0] + b[2]) + (b[1] + b[3]);
 }
+
+/* ---------------------------------------------------------------- exp, log and pow of our own
+ * Computed in double and rounded once to float: lt_expf and lt_logf are correctly rounded but where
+ * the exact value lies within about 1e-16 (relative) of a midpoint between two floats, so their
+ * error is at most half an ulp plus that (relative error < 5.97e-8; measured against Python's
+ * math.exp and math.log by tests/test_flavours.py). Every step is an IEEE operation in double on
+ * its own (no contraction, no reassociation), so the result is the same bits on every machine. */
+static inline double as_double(uint64_t u) {
+    union { uint64_t u; double d; } v = {.u = u};
+    return v.d;
+}
+static inline uint64_t as_bits(double d) {
+    union { double d; uint64_t u; } v = {.d = d};
+    return v.u;
+}
+/* ln 2 in two parts: LN2_HI has 21 trailing zero bits, so k * LN2_HI is exact for |k| < 2^21. */
+#define LN2_HI 6.93147180369123816490e-01
+#define LN2_LO 1.90821492927058770002e-10
+#define INV_LN2 1.44269504088896338700e+00
+#define ROUND_SHIFT 6755399441055744.0 /* 1.5 * 2^52: x + it - it is x rounded to an integer */
+
+/* exp(x) for x in [-150, 100] (double): x = k ln2 + r, |r| <= ln2 / 2, exp(r) by its Taylor series to
+ * r^13 (the rest < 6e-18 relative), times 2^k made from its bits. */
+static double exp_reduced(double x) {
+    const double k = (x * INV_LN2 + ROUND_SHIFT) - ROUND_SHIFT;
+    const double r = (x - k * LN2_HI) - k * LN2_LO;
+    double p = 1.0 / 6227020800.0; /* 1/13! */
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    return p * as_double((uint64_t)((int64_t)k + 1023) << 52);
+}
+
+/* e^x as a float: 0 below -150 (under half the smallest subnormal), inf above 100, NaN for NaN. */
+static inline float lt_expf(float x) {
+    if (x != x) return x;
+    if (x < -150.0f) return 0.0f;
+    if (x > 100.0f) return __builtin_inff();
+    return (float)exp_reduced((double)x);
+}
+
+/* ln(x) as a float: x = 2^e m, m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh(f) with f = (m - 1) / (m + 1),
+ * |f| <= 0.1716, by its series to f^21 (the rest < 1e-18 relative). */
+static inline float lt_logf(float x) {
+    if (x != x || x < 0.0f) return __builtin_nanf("");
+    if (x == 0.0f) return -__builtin_inff();
+    if (x == __builtin_inff()) return x;
+    const uint64_t bits = as_bits((double)x); /* a float, even a subnormal one, is a normal double */
+    int64_t e = (int64_t)((bits >> 52) & 0x7ff) - 1023;
+    double m = as_double((bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL); /* [1, 2) */
+    if (m > 1.41421356237309504880) m *= 0.5, e += 1;
+    const double f = (m - 1.0) / (m + 1.0), f2 = f * f;
+    double s = 1.0 / 21.0;
+    s = s * f2 + 1.0 / 19.0;
+    s = s * f2 + 1.0 / 17.0;
+    s = s * f2 + 1.0 / 15.0;
+    s = s * f2 + 1.0 / 13.0;
+    s = s * f2 + 1.0 / 11.0;
+    s = s * f2 + 1.0 / 9.0;
+    s = s * f2 + 1.0 / 7.0;
+    s = s * f2 + 1.0 / 5.0;
+    s = s * f2 + 1.0 / 3.0;
+    s = s * f2 + 1.0;
+    const double ln_m = 2.0 * f * s;
+    return (float)((double)e * LN2_HI + ((double)e * LN2_LO + ln_m));
+}
+
+/* Exact products and sums of doubles (Dekker, Knuth: no fused multiply-add needed), for lt_pow. */
+typedef struct {
+    double hi, lo;
+} dd;
+static inline dd two_prod(double a, double b) {
+    const double split = 134217729.0; /* 2^27 + 1 */
+    const double p = a * b;
+    const double ca = split * a, cb = split * b;
+    const double ah = ca - (ca - a), al = a - ah, bh = cb - (cb - b), bl = b - bh;
+    return (dd){p, ((ah * bh - p) + ah * bl + al * bh) + al * bl};
+}
+static inline dd dd_mul(dd x, dd y) {
+    dd p = two_prod(x.hi, y.hi);
+    const double lo = p.lo + (x.hi * y.lo + x.lo * y.hi);
+    const double hi = p.hi + lo;
+    return (dd){hi, lo - (hi - p.hi)};
+}
+
+/* b^n for 0 <= b <= 1 and n >= 0, by squaring in double-double (about 100 bits), rounded once: the
+ * correctly rounded power but where it lies within about 2^-95 of a midpoint, as libm's pow gives it
+ * (to 0.52 ulp), on every machine. A power below 2^-200 is returned as 0 (1 - b^n is 1 for it all
+ * the same), so that no partial product is ever subnormal. */
+static double lt_pow(double b, int64_t n) {
+    dd result = {1.0, 0.0}, square = {b, 0.0};
+    while (n > 0) {
+        if (n & 1) result = dd_mul(result, square);
+        n >>= 1;
+        if (result.hi < 0x1p-200) return 0.0;
+        if (n) {
+            if (square.hi < 0x1p-200) return 0.0; /* the rest multiplies result by less than it */
+            square = dd_mul(square, square);
+        }
+    }
+    return result.hi + result.lo;
+}
+
+/* y[i] = e^x[i], and ln x[i]: lt_expf and lt_logf, for the tests. */
+void lt_expf_array(int64_t n, const float *x, float *y) {
+    for (int64_t i = 0; i < n; i++) y[i] = lt_expf(x[i]);
+}
+void lt_logf_array(int64_t n, const float *x, float *y) {
+    for (int64_t i = 0; i < n; i++) y[i] = lt_logf(x[i]);
+}
+/* b^n (lt_pow), for the tests. */
+double lt_pow_test(double b, int64_t n) { return lt_pow(b, n); }
 
 /* XT (npix rows, tile-major) = examples idx[0..B) of X (rows of D features), only the features
  * pixels[] (NULL: all D): a minibatch or an evaluation set gathered and transposed. */
@@ -112,10 +246,10 @@ static inline float xent(int64_t C, const float *ZT, int64_t b, int64_t y, float
     float m = z[0];
     for (int64_t c = 1; c < C; c++) m = z[c * TILE] > m ? z[c * TILE] : m;
     float s = 0.0f;
-    for (int64_t c = 0; c < C; c++) s += expf(z[c * TILE] - m);
-    const float lse = m + logf(s);
+    for (int64_t c = 0; c < C; c++) s += lt_expf(z[c * TILE] - m);
+    const float lse = m + lt_logf(s);
     if (g)
-        for (int64_t c = 0; c < C; c++) g[c * TILE] = expf(z[c * TILE] - lse) - (c == y ? 1.0f : 0.0f);
+        for (int64_t c = 0; c < C; c++) g[c * TILE] = lt_expf(z[c * TILE] - lse) - (c == y ? 1.0f : 0.0f);
     return lse - z[y * TILE];
 }
 
@@ -372,8 +506,8 @@ void lt_nonblank_weight_grad(int64_t out, int64_t ws, int64_t in, int64_t B, con
  * then float: 1 - (float)0.999 would be 1.00005e-3, not 1e-3). */
 void lt_adam(int64_t n, float *p, const float *g, float *m, float *v, double lr, double beta1,
              double beta2, double eps, int64_t step) {
-    const float step_size = (float)(lr / (1.0 - pow(beta1, (double)step)));
-    const float bc2_sqrt = (float)sqrt(1.0 - pow(beta2, (double)step));
+    const float step_size = (float)(lr / (1.0 - lt_pow(beta1, step)));
+    const float bc2_sqrt = (float)__builtin_sqrt(1.0 - lt_pow(beta2, step));
     const float b2 = (float)beta2, e = (float)eps;
     const float one_b1 = (float)(1.0 - beta1), one_b2 = (float)(1.0 - beta2);
     for (int64_t i = 0; i < n; i++) {
@@ -382,6 +516,6 @@ void lt_adam(int64_t n, float *p, const float *g, float *m, float *v, double lr,
         const float vi = v[i] * b2 + gi * gi * one_b2;
         m[i] = mi;
         v[i] = vi;
-        p[i] = p[i] - step_size * mi / (sqrtf(vi) / bc2_sqrt + e);
+        p[i] = p[i] - step_size * mi / (__builtin_sqrtf(vi) / bc2_sqrt + e);
     }
 }

@@ -212,7 +212,9 @@ def train_and_save(
     write_text(outputs["curve"], csv_text(result.curve, CURVE_COLUMNS))
     write_json(outputs["metrics"], metrics)
     if "provenance" in outputs:
-        made = provenance.network_provenance(stopwatch.started, stopwatch.seconds, result.paths)
+        made = provenance.network_provenance(
+            stopwatch.started, stopwatch.seconds, result.paths, result.kernel_flavour
+        )
         write_json(outputs["provenance"], made)
     log.info(
         "%s %s round %s: Pm %.2f%%, early stop %d, val acc %.4f, test acc %.4f (final %.4f); paths %s",

@@ -75,6 +75,9 @@ class TrainingResult:
     final_test: Evaluation
     iterations: int
     paths: dict[str, str]  # each weight matrix's path: "sparse" or "dense"
+    # the compiled kernels' build flavour ($LOTTERY_MARCH) where they ran, else None: for the
+    # provenance only (the results are the same bits from every flavour), never in the metrics
+    kernel_flavour: str | None = None
 
     def metrics(self) -> dict[str, float | int | dict[str, str]]:
         return {
@@ -424,4 +427,5 @@ def train(
         final_test=final_test,
         iterations=hparams.iterations,
         paths=paths,
+        kernel_flavour=kernels.flavour_of(trainer.lib) if isinstance(trainer, SparseTrainer) else None,
     )
