@@ -35,6 +35,8 @@ import pytest
 
 from lottery import kernels
 
+from .conftest import HUNG
+
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden" / "digests.json"
 BASELINE = "x86-64"
@@ -136,7 +138,7 @@ def run_flavour(flavour: str, cache: Path, contract: str = "off") -> dict:
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=HUNG,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
