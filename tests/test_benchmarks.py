@@ -80,3 +80,36 @@ def test_sparse_speed_report_ratios_and_projected_seed():
     sparse = (50 + 2.5 + 5) + 4 * (15 * (12.5 + 2.5 + 0.02) + 5 * (12.5 + 2.5 + 5))
     assert f"speed-up: {dense / sparse:.2f}x" in text
     assert "Largest ratio where a layer is on the sparse path: 0.250" in text
+
+
+def test_sparse_step_profile_times_every_call_of_a_step(tiny_data):
+    """The profiler times each of the step's calls and Adam, and runs the step as the trainer does:
+    the weights after its steps are the trainer's own after as many steps."""
+    import torch
+
+    from lottery import kernels, model
+    from lottery.desc import Architecture, TrainingHparams
+    from lottery.sparse_training import SparseTrainer
+    from lottery.training import make_trainer
+
+    profiler = _load("sparse_step_profile")
+    init = model.glorot_normal_init(Architecture(input_size=20, hidden=(16, 8), num_classes=4), seed=1)
+    g = torch.Generator().manual_seed(0)
+    masks = {
+        n: (torch.rand(w.shape, generator=g) < 0.3).float() for n, w in init.items() if n.endswith(".weight")
+    }
+    hparams = TrainingHparams(batch_size=60)
+
+    def trainer():
+        made, _ = make_trainer(init, masks, tiny_data, hparams, data_order_seed=1)
+        return made
+
+    profiled = trainer()
+    if not isinstance(profiled, SparseTrainer):
+        pytest.skip(f"no compiled kernels here: {kernels.unavailable_reason}")
+    times = profiler.profile(profiled, 3)
+    assert len(times) == len(profiled.calls) + 1 and "99 lt_adam" in times
+    assert all(us > 0 for us in times.values())
+    reference = trainer()
+    reference.run(3)
+    assert torch.equal(profiled.flat, reference.flat)
