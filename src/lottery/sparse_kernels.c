@@ -170,23 +170,24 @@ void lt_logf_array(int64_t n, const float *x, float *y) {
 double lt_pow_test(double b, int64_t n) { return lt_pow(b, n); }
 
 /* XT (npix rows, tile-major) = examples idx[0..B) of X (rows of D features), only the features
- * pixels[] (NULL: all D): a minibatch or an evaluation set gathered and transposed. */
+ * pixels[] (NULL: all D): a minibatch or an evaluation set gathered and transposed. Each example's
+ * row is read whole, front to back, so that the hardware prefetcher streams it from memory: reading
+ * every row a cache line at a time, row after row, waited on one memory latency per line (one
+ * example's 784 features are 49 lines: 250-320 µs a batch of 60 on a Zen 3). The tile being
+ * written (npix x 64 floats, 200 KB for 784 pixels) stays in L2 meanwhile. A copy: no arithmetic. */
 void lt_gather(const float *X, int64_t D, const int64_t *idx, int64_t B, const int32_t *pixels,
                int64_t npix, float *XT) {
-    for (int64_t b0 = 0; b0 < B; b0 += TILE) {
-        const int64_t t = b0 / TILE, b1 = b0 + TILE < B ? b0 + TILE : B;
-        /* Blocks of 16 features: the block's rows stay in L1 while the tile's examples are read. */
-        for (int64_t j0 = 0; j0 < npix; j0 += 16) {
-            const int64_t j1 = j0 + 16 < npix ? j0 + 16 : npix;
-            for (int64_t b = b0; b < b1; b++) {
-                const float *row = X + idx[b] * D;
-                float *out = ROW(XT, t, npix, 0) + (b - b0);
-                if (pixels) {
-                    for (int64_t j = j0; j < j1; j++) out[j * TILE] = row[pixels[j]];
-                } else {
-                    for (int64_t j = j0; j < j1; j++) out[j * TILE] = row[j];
-                }
-            }
+    for (int64_t b = 0; b < B; b++) {
+        const float *row = X + idx[b] * D;
+        float *out = ROW(XT, b / TILE, npix, 0) + b % TILE;
+        if (b + 1 < B) { /* the next row, while this one is copied */
+            const char *next = (const char *)(X + idx[b + 1] * D);
+            for (int64_t k = 0; k < D * 4; k += 64) __builtin_prefetch(next + k);
+        }
+        if (pixels) {
+            for (int64_t j = 0; j < npix; j++) out[j * TILE] = row[pixels[j]];
+        } else {
+            for (int64_t j = 0; j < npix; j++) out[j * TILE] = row[j];
         }
     }
 }
