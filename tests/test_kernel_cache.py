@@ -215,7 +215,7 @@ def test_the_built_library_takes_the_umasks_mode(built, monkeypatch):
     assert oct(library.stat().st_mode & 0o7777) == oct(0o750)
     assert oct(Path(f"{library}.sha256").stat().st_mode & 0o7777) == oct(0o640)
     assert oct(built.stat().st_mode & 0o7777) == oct(0o700)  # the folder, made by the build
-    monkeypatch.setattr(kernels, "_umask", lambda: 0o002)  # never writable by others: it would be refused
+    monkeypatch.setattr(kernels, "umask", lambda: 0o002)  # never writable by others: it would be refused
     assert (kernels.file_mode(executable=True), kernels.file_mode(executable=False)) == (0o755, 0o644)
 
 

@@ -117,11 +117,6 @@ def inflate(raw: bytes, name: str, limit: int = MAX_CONTENT) -> tuple[bytes, str
     return b"".join(parts), digest.hexdigest()
 
 
-def decompress(raw: bytes, name: str, limit: int = MAX_CONTENT) -> bytes:
-    """Gunzip ``raw`` with a cap (:func:`inflate`); plain IDX content is returned unchanged."""
-    return inflate(raw, name, limit)[0]
-
-
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

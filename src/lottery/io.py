@@ -30,15 +30,23 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         owner.check(path)  # a job whose Snakemake is gone writes nothing
         # mkstemp makes 0600 files, and so does a writer that replaces the file (safetensors): give
         # the permissions the umask says, as any other written file gets
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def umask() -> int:
+    """The process's umask: from /proc/self/status where Linux has it (reading it does not change
+    it, so no other thread ever sees a changed one), else by setting and restoring it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
 
@@ -76,28 +84,33 @@ def write_json_with_digest(path: str | os.PathLike, obj: dict) -> None:
     write_json(path, {**obj, DIGEST_KEY: json_digest(obj)})
 
 
-def json_problem(path: str | os.PathLike) -> str | None:
-    """Why the JSON file written by :func:`write_json_with_digest` is not as it was written, or None."""
+def _digested_json(path: str | os.PathLike) -> tuple[dict | None, str | None]:
+    """The content :func:`write_json_with_digest` wrote (its digest left out), or None and why the
+    file is not as it was written."""
     try:
         obj = read_json(path)
     except (OSError, ValueError) as e:
-        return f"{path} cannot be read ({e})"
+        return None, f"{path} cannot be read ({e})"
     if not isinstance(obj, dict) or DIGEST_KEY not in obj:
-        return f"{path} has no {DIGEST_KEY} (not as this workflow wrote it)"
+        return None, f"{path} has no {DIGEST_KEY} (not as this workflow wrote it)"
     recorded = obj.pop(DIGEST_KEY)
     if json_digest(obj) != recorded:
-        return f"{path} was changed since it was written (its content no longer matches its {DIGEST_KEY})"
-    return None
+        changed = f"{path} was changed since it was written"
+        return None, f"{changed} (its content no longer matches its {DIGEST_KEY})"
+    return obj, None
+
+
+def json_problem(path: str | os.PathLike) -> str | None:
+    """Why the JSON file written by :func:`write_json_with_digest` is not as it was written, or None."""
+    return _digested_json(path)[1]
 
 
 def read_json_with_digest(path: str | os.PathLike) -> dict:
     """The content :func:`write_json_with_digest` wrote (its digest left out); an altered file is
     refused, naming it."""
-    problem = json_problem(path)
+    obj, problem = _digested_json(path)
     if problem:
         raise ValueError(f"{problem}; {remake_hint(path)}")
-    obj = read_json(path)
-    obj.pop(DIGEST_KEY)
     return obj
 
 

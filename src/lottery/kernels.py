@@ -62,6 +62,7 @@ from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
+from lottery.io import umask
 from lottery.logs import log
 
 SOURCE = Path(__file__).with_name("sparse_kernels.c")
@@ -201,22 +202,10 @@ def record_path(library: Path) -> Path:
     return library.with_name(library.name + ".sha256")
 
 
-def _umask() -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)  # elsewhere the only way to read it is to set it
-    os.umask(mask)
-    return mask
-
-
 def file_mode(executable: bool) -> int:
     """A new cache file's mode: the umask's, as a compiler gives it (0755 and 0644 under umask 022),
     never writable by group or others (such a file would be refused)."""
-    return (0o777 if executable else 0o666) & ~_umask() & ~0o022
+    return (0o777 if executable else 0o666) & ~umask() & ~0o022
 
 
 def _user(uid: int) -> str:

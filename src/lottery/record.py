@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from lottery import variants
 from lottery.desc import plain
-from lottery.io import json_problem, read_json, write_json
+from lottery.io import DIGEST_KEY, json_problem, read_json, write_json, write_json_with_digest
 from lottery.logs import Explained, log, step
 
 if TYPE_CHECKING:
@@ -173,10 +173,16 @@ def rows_problems(path: PathLike, experiment: str, seed: int, networks: int) -> 
 
 @step
 def write_record(
-    out: PathLike, replicate: str, described: Mapping[str, Any], files: Sequence[PathLike], networks: int
+    out: PathLike,
+    replicate: str,
+    described: Mapping[str, Any],
+    files: Sequence[PathLike],
+    networks: int,
+    adopted: Mapping[str, str] | None = None,
 ) -> None:
     """``record.json`` of a replicate's summary: its description and the digest of each of ``files``
-    (the summary's other files, in that folder), after checking its runs table's rows."""
+    (the summary's other files, in that folder), after checking its runs table's rows; ``adopted``
+    says how a summary made before records was described after the fact (:func:`adopt`)."""
     folder = Path(out).parent
     paths = [Path(p) for p in files]
     outside = [str(p) for p in paths if p.parent != folder]
@@ -193,6 +199,8 @@ def write_record(
         "files": {p.name: file_digest(p) for p in sorted(paths)},
         "runs": networks,
     }
+    if adopted is not None:
+        record["adopted"] = dict(adopted)
     write_json(out, record)
     log.info("%s: described, %d files digested", out, len(paths))
 
@@ -389,18 +397,14 @@ def adopt(folder: PathLike, experiment: Experiment, data: Mapping[str, Any], pap
         )
     if problems:
         raise RecordError("; ".join(problems))
-    if PROVENANCE in wanted:  # older summaries' provenance.json had no digest of its own
-        from lottery.io import DIGEST_KEY, write_json_with_digest
-
-        provenance = read_json(folder / PROVENANCE)
-        if DIGEST_KEY not in provenance:
-            write_json_with_digest(folder / PROVENANCE, provenance)
-    write_record(folder / RECORD, replicate, described, [folder / name for name in wanted], networks)
-    record = read_record(folder / RECORD)
-    record["adopted"] = {
+    provenance = read_json(folder / PROVENANCE)  # older summaries' had no digest of their own
+    if DIGEST_KEY not in provenance:
+        write_json_with_digest(folder / PROVENANCE, provenance)
+    adopted = {
         "at_commit": commit,
         "checked": "from its runs table: experiment, seed, row count, schedules, iterations; its files",
         "unchecked": "what its runs table does not hold (e.g. training.learning_rate): taken from the config",
     }
-    write_json(folder / RECORD, record)
+    paths = [folder / name for name in wanted]
+    write_record(folder / RECORD, replicate, described, paths, networks, adopted=adopted)
     return str(folder / RECORD)

@@ -187,7 +187,7 @@ def recorded_replicates():
         for r in EXPERIMENT.replicates
         if any(
             Path(SUMMARY.format(replicate=r), f).exists()
-            for f in ("runs.csv", record.RECORD)
+            for f in (record.RUNS, record.RECORD)
         )
         and not Path(RESULTS, r, "dense", "metrics.json").exists()
     ]
