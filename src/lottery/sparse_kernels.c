@@ -33,6 +33,38 @@ typedef int32_t vi __attribute__((vector_size(64), aligned(4)));
 typedef float vf8 __attribute__((vector_size(32)));
 typedef float vf4 __attribute__((vector_size(16)));
 
+/* The machine's own vectors (VW floats: 16 with AVX-512, 8 with AVX, 4 with SSE) and the register
+ * blocking chosen from the build flavour: a pass over PASS lanes of a tile (or PASS outputs) keeps
+ * NV of them per chain in registers, two chains (even and odd entries) at a time: 8 registers of
+ * the 16 (SSE, AVX2) or 32 (AVX-512) there are. A 16-float vector on AVX2 is two registers, and
+ * eight chains of them (16 registers) with their operands spilled to the stack (13x slower on an
+ * AVX2 Zen 3: BENCHMARKS.md). The width decides how many lanes a pass holds, never the order of a
+ * sum: each lane (example, or output) is its own chain, summed in the same order in every flavour. */
+#if defined(__AVX512F__)
+#define VW 16
+#elif defined(__AVX__)
+#define VW 8
+#else
+#define VW 4
+#endif
+#define NV 4
+#define PASS (VW * NV) /* divides TILE */
+typedef float vn __attribute__((vector_size(VW * 4), aligned(4)));
+typedef int32_t vni __attribute__((vector_size(VW * 4), aligned(4)));
+static inline vn ldn(const float *p) { return *(const vn *)p; }
+static inline void stn(float *p, vn v) { *(vn *)p = v; }
+static inline vn splatn(float x) { return (vn){0} + x; }
+static inline vn relun(vn v) { return (vn)((vni)v & ~(v < 0.0f)); }
+static inline vn where_positiven(vn keep, vn v) { return (vn)((vni)v & (keep > 0.0f)); }
+#define L16 (16 / VW) /* machine vectors in 16 lanes */
+/* The sum of 16 lanes held as L16 machine vectors, in hsum's order. */
+static inline float hsum_lanes(const vn *v) {
+    float f[16], h[8];
+    for (int i = 0; i < L16; i++) *(vn *)(f + i * VW) = v[i];
+    for (int i = 0; i < 8; i++) h[i] = f[i] + f[i + 8];
+    return ((h[0] + h[4]) + (h[2] + h[6])) + ((h[1] + h[5]) + (h[3] + h[7]));
+}
+
 static inline vf ld(const float *p) { return *(const vf *)p; }
 static inline void st(float *p, vf v) { *(vf *)p = v; }
 static inline vf splat(float x) { return (vf){0} + x; }
@@ -203,39 +235,30 @@ void lt_forward(int64_t out, int64_t in, int64_t nblocks, const int32_t *rowptr,
     for (int64_t blk = 0; blk < nblocks; blk++) {
         const int32_t *rp = rowptr + blk * out;
         const int32_t last_block = blk == nblocks - 1;
-        const float *xt = ROW(XT, t, in, 0);
-        for (int64_t o = 0; o < out; o++) {
-            float *y = ROW(YT, t, out, o);
-            /* Two sets of accumulators (even and odd entries), summed at the end: eight
-             * independent chains of multiply-adds. */
-            vf a0, a1, a2, a3;
-            if (blk == 0) {
-                a0 = splat(bias[o]), a1 = a0, a2 = a0, a3 = a0;
-            } else {
-                a0 = ld(y), a1 = ld(y + 16), a2 = ld(y + 32), a3 = ld(y + 48);
+        for (int64_t p = 0; p < TILE; p += PASS) {
+            const float *xt = ROW(XT, t, in, 0) + p;
+            for (int64_t o = 0; o < out; o++) {
+                float *y = ROW(YT, t, out, o) + p;
+                /* Two chains (even and odd entries), summed at the end. */
+                vn a[NV], b[NV];
+                for (int q = 0; q < NV; q++) a[q] = blk == 0 ? splatn(bias[o]) : ldn(y + q * VW), b[q] = (vn){0};
+                int32_t j = rp[o];
+                const int32_t end = rp[o + 1];
+                for (; j + 1 < end; j += 2) {
+                    const vn v = splatn(val[j]), w = splatn(val[j + 1]);
+                    const float *x = xt + (int64_t)col[j] * TILE, *z = xt + (int64_t)col[j + 1] * TILE;
+                    for (int q = 0; q < NV; q++) a[q] += v * ldn(x + q * VW), b[q] += w * ldn(z + q * VW);
+                }
+                if (j < end) {
+                    const vn v = splatn(val[j]);
+                    const float *x = xt + (int64_t)col[j] * TILE;
+                    for (int q = 0; q < NV; q++) a[q] += v * ldn(x + q * VW);
+                }
+                for (int q = 0; q < NV; q++) {
+                    const vn r = a[q] + b[q];
+                    stn(y + q * VW, relu_out && last_block ? relun(r) : r);
+                }
             }
-            vf b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
-            int32_t j = rp[o];
-            const int32_t end = rp[o + 1];
-            for (; j + 1 < end; j += 2) {
-                const vf v = splat(val[j]), w = splat(val[j + 1]);
-                const float *x = xt + (int64_t)col[j] * TILE;
-                const float *z = xt + (int64_t)col[j + 1] * TILE;
-                a0 += v * ld(x), b0 += w * ld(z);
-                a1 += v * ld(x + 16), b1 += w * ld(z + 16);
-                a2 += v * ld(x + 32), b2 += w * ld(z + 32);
-                a3 += v * ld(x + 48), b3 += w * ld(z + 48);
-            }
-            if (j < end) {
-                const vf v = splat(val[j]);
-                const float *x = xt + (int64_t)col[j] * TILE;
-                a0 += v * ld(x), a1 += v * ld(x + 16), a2 += v * ld(x + 32), a3 += v * ld(x + 48);
-            }
-            a0 += b0, a1 += b1, a2 += b2, a3 += b3;
-            if (relu_out && last_block) {
-                a0 = relu(a0), a1 = relu(a1), a2 = relu(a2), a3 = relu(a3);
-            }
-            st(y, a0), st(y + 16, a1), st(y + 32, a2), st(y + 48, a3);
         }
     }
 }
@@ -296,24 +319,35 @@ void lt_weight_grad(int64_t out, int64_t in, int64_t nblocks, const int32_t *row
         }
         bias_grad[o] = hsum(s);
     }
+    /* grad[j]: a dot product of 64 lanes a tile, as 16 partial sums (lane q: lanes q and q + 32 of
+     * each tile, then q + 16 and q + 48) summed as hsum does; the 16 are L16 machine vectors. */
     for (int64_t blk = 0; blk < nblocks; blk++) {
         const int32_t *rp = rowptr + blk * out;
         for (int64_t o = 0; o < out; o++) {
             const float *g = ROW(GT, 0, out, o);
-            const vf g0 = ld(g), g1 = ld(g + 16), g2 = ld(g + 32), g3 = ld(g + 48);
+            vn g0[L16], g1[L16], g2[L16], g3[L16];
+            for (int i = 0; i < L16; i++)
+                g0[i] = ldn(g + i * VW), g1[i] = ldn(g + 16 + i * VW), g2[i] = ldn(g + 32 + i * VW),
+                g3[i] = ldn(g + 48 + i * VW);
             for (int32_t j = rp[o]; j < rp[o + 1]; j++) {
                 const float *x = ROW(XT, 0, in, col[j]);
-                vf a0 = g0 * ld(x), a1 = g1 * ld(x + 16);
-                a0 += g2 * ld(x + 32);
-                a1 += g3 * ld(x + 48);
+                vn a0[L16], a1[L16];
+                for (int i = 0; i < L16; i++) {
+                    a0[i] = g0[i] * ldn(x + i * VW), a1[i] = g1[i] * ldn(x + 16 + i * VW);
+                    a0[i] += g2[i] * ldn(x + 32 + i * VW);
+                    a1[i] += g3[i] * ldn(x + 48 + i * VW);
+                }
                 for (int64_t t = 1; t < ntiles; t++) {
                     const float *gt = ROW(GT, t, out, o), *xt = ROW(XT, t, in, col[j]);
-                    a0 += ld(gt) * ld(xt);
-                    a1 += ld(gt + 16) * ld(xt + 16);
-                    a0 += ld(gt + 32) * ld(xt + 32);
-                    a1 += ld(gt + 48) * ld(xt + 48);
+                    for (int i = 0; i < L16; i++) {
+                        a0[i] += ldn(gt + i * VW) * ldn(xt + i * VW);
+                        a1[i] += ldn(gt + 16 + i * VW) * ldn(xt + 16 + i * VW);
+                        a0[i] += ldn(gt + 32 + i * VW) * ldn(xt + 32 + i * VW);
+                        a1[i] += ldn(gt + 48 + i * VW) * ldn(xt + 48 + i * VW);
+                    }
                 }
-                grad[j] = hsum(a0 + a1);
+                for (int i = 0; i < L16; i++) a0[i] += a1[i];
+                grad[j] = hsum_lanes(a0);
             }
         }
     }
@@ -323,31 +357,27 @@ void lt_weight_grad(int64_t out, int64_t in, int64_t nblocks, const int32_t *row
  * output), W by its columns (colptr, rows, perm: each entry's position in the CSR values). */
 void lt_input_grad(int64_t in, int64_t out, const int32_t *colptr, const int32_t *rows, const int32_t *perm,
                    const float *val, const float *GT, const float *XT, int64_t ntiles, float *DXT) {
-    for (int64_t t = 0; t < ntiles; t++) {
-        const float *gt = ROW(GT, t, out, 0);
+    for (int64_t t = 0; t < ntiles; t++)
+    for (int64_t p = 0; p < TILE; p += PASS) {
+        const float *gt = ROW(GT, t, out, 0) + p;
         for (int64_t k = 0; k < in; k++) {
-            vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+            vn a[NV], b[NV];
+            for (int q = 0; q < NV; q++) a[q] = (vn){0}, b[q] = (vn){0};
             int32_t j = colptr[k];
             const int32_t end = colptr[k + 1];
             for (; j + 1 < end; j += 2) {
-                const vf v = splat(val[perm[j]]), w = splat(val[perm[j + 1]]);
-                const float *g = gt + (int64_t)rows[j] * TILE;
-                const float *h = gt + (int64_t)rows[j + 1] * TILE;
-                a0 += v * ld(g), b0 += w * ld(h);
-                a1 += v * ld(g + 16), b1 += w * ld(h + 16);
-                a2 += v * ld(g + 32), b2 += w * ld(h + 32);
-                a3 += v * ld(g + 48), b3 += w * ld(h + 48);
+                const vn v = splatn(val[perm[j]]), w = splatn(val[perm[j + 1]]);
+                const float *g = gt + (int64_t)rows[j] * TILE, *h = gt + (int64_t)rows[j + 1] * TILE;
+                for (int q = 0; q < NV; q++) a[q] += v * ldn(g + q * VW), b[q] += w * ldn(h + q * VW);
             }
             if (j < end) {
-                const vf v = splat(val[perm[j]]);
+                const vn v = splatn(val[perm[j]]);
                 const float *g = gt + (int64_t)rows[j] * TILE;
-                a0 += v * ld(g), a1 += v * ld(g + 16), a2 += v * ld(g + 32), a3 += v * ld(g + 48);
+                for (int q = 0; q < NV; q++) a[q] += v * ldn(g + q * VW);
             }
-            a0 += b0, a1 += b1, a2 += b2, a3 += b3;
-            const float *x = ROW(XT, t, in, k);
-            float *d = ROW(DXT, t, in, k);
-            st(d, where_positive(ld(x), a0)), st(d + 16, where_positive(ld(x + 16), a1));
-            st(d + 32, where_positive(ld(x + 32), a2)), st(d + 48, where_positive(ld(x + 48), a3));
+            const float *x = ROW(XT, t, in, k) + p;
+            float *d = ROW(DXT, t, in, k) + p;
+            for (int q = 0; q < NV; q++) stn(d + q * VW, where_positiven(ldn(x + q * VW), a[q] + b[q]));
         }
     }
 }
@@ -418,7 +448,7 @@ void lt_nonblank_forward(int64_t out, int64_t ws, int64_t in, int64_t B, const i
             starts[l * (nblk + 1) + nblk] = end;
         }
         for (int64_t i = 0; i < n * ws; i++) Y[i] = 0.0f;
-        for (int64_t c0 = 0; c0 < ws; c0 += CHUNK)
+        for (int64_t c0 = 0; c0 < ws; c0 += PASS)
             for (int64_t blk = 0; blk < nblk; blk++)
                 for (int64_t l = 0; l < n; l++) {
                     const int64_t *st_ = starts + l * (nblk + 1) + blk;
@@ -426,23 +456,20 @@ void lt_nonblank_forward(int64_t out, int64_t ws, int64_t in, int64_t B, const i
                     const int64_t end = st_[1];
                     if (e == end) continue;
                     float *y = Y + l * ws + c0;
-                    vf a0 = ld(y), a1 = ld(y + 16), a2 = ld(y + 32), a3 = ld(y + 48);
-                    vf b0_ = {0}, b1 = {0}, b2 = {0}, b3 = {0};
-                    for (; e + 1 < end; e += 2) { /* even and odd entries: eight chains */
+                    vn a[NV], b[NV]; /* even and odd entries: two chains */
+                    for (int q = 0; q < NV; q++) a[q] = ldn(y + q * VW), b[q] = (vn){0};
+                    for (; e + 1 < end; e += 2) {
                         const float *w = WT + (int64_t)columns[e] * ws + c0;
                         const float *v = WT + (int64_t)columns[e + 1] * ws + c0;
-                        const vf d = splat(values[e]), f = splat(values[e + 1]);
-                        a0 += d * ld(w), b0_ += f * ld(v);
-                        a1 += d * ld(w + 16), b1 += f * ld(v + 16);
-                        a2 += d * ld(w + 32), b2 += f * ld(v + 32);
-                        a3 += d * ld(w + 48), b3 += f * ld(v + 48);
+                        const vn d = splatn(values[e]), f = splatn(values[e + 1]);
+                        for (int q = 0; q < NV; q++) a[q] += d * ldn(w + q * VW), b[q] += f * ldn(v + q * VW);
                     }
                     if (e < end) {
                         const float *w = WT + (int64_t)columns[e] * ws + c0;
-                        const vf d = splat(values[e]);
-                        a0 += d * ld(w), a1 += d * ld(w + 16), a2 += d * ld(w + 32), a3 += d * ld(w + 48);
+                        const vn d = splatn(values[e]);
+                        for (int q = 0; q < NV; q++) a[q] += d * ldn(w + q * VW);
                     }
-                    st(y, a0 + b0_), st(y + 16, a1 + b1), st(y + 32, a2 + b2), st(y + 48, a3 + b3);
+                    for (int q = 0; q < NV; q++) stn(y + q * VW, a[q] + b[q]);
                 }
         float *yt = ROW(YT, b0 / TILE, out, 0);
         for (int64_t o = 0; o < out; o++)
@@ -483,21 +510,22 @@ void lt_nonblank_weight_grad(int64_t out, int64_t ws, int64_t in, int64_t B, con
             for (int64_t o = out; o < ws; o++) G[l * ws + o] = 0.0f;
         }
         const int last = t == ntiles - 1;
-        for (int64_t c0 = 0; c0 < ws; c0 += CHUNK)
+        for (int64_t c0 = 0; c0 < ws; c0 += PASS)
             for (int64_t k = 0; k < in; k++) {
                 float *gw = GWT + k * ws + c0;
                 const float *from = t == 0 ? init + c0 : gw;
-                vf a0 = ld(from), a1 = ld(from + 16), a2 = ld(from + 32), a3 = ld(from + 48);
+                vn a[NV];
+                for (int q = 0; q < NV; q++) a[q] = ldn(from + q * VW);
                 for (int32_t p = s.ptr[k]; p < s.ptr[k + 1]; p++) { /* accumulated in registers */
                     const float *g = G + (int64_t)s.ex[p] * ws + c0;
-                    const vf d = splat(s.dev[p]);
-                    a0 += d * ld(g), a1 += d * ld(g + 16), a2 += d * ld(g + 32), a3 += d * ld(g + 48);
+                    const vn d = splatn(s.dev[p]);
+                    for (int q = 0; q < NV; q++) a[q] += d * ldn(g + q * VW);
                 }
                 if (last && maskT) {
                     const float *m = maskT + k * ws + c0;
-                    a0 *= ld(m), a1 *= ld(m + 16), a2 *= ld(m + 32), a3 *= ld(m + 48);
+                    for (int q = 0; q < NV; q++) a[q] *= ldn(m + q * VW);
                 }
-                st(gw, a0), st(gw + 16, a1), st(gw + 32, a2), st(gw + 48, a3);
+                for (int q = 0; q < NV; q++) stn(gw + q * VW, a[q]);
             }
     }
 }
