@@ -5,10 +5,11 @@ import struct
 import urllib.error
 import zlib
 
+import numpy as np
 import pytest
 import torch
 
-from lottery import data, fetch
+from lottery import data, fetch, io
 from lottery.fetch import DataError
 
 from .conftest import SAMPLE
@@ -128,10 +129,10 @@ def test_all_mirrors_failing_lists_every_attempt(tmp_path):
 def test_split_is_seeded_disjoint_and_complete():
     train, val = data.split_indices(100, 10, seed=3)
     train2, val2 = data.split_indices(100, 10, seed=3)
-    assert torch.equal(train, train2) and torch.equal(val, val2)
+    assert np.array_equal(train, train2) and np.array_equal(val, val2)
     assert len(val) == 10 and len(train) == 90
-    assert sorted(torch.cat([train, val]).tolist()) == list(range(100))
-    assert not torch.equal(val, data.split_indices(100, 10, seed=4)[1])
+    assert sorted(np.concatenate([train, val]).tolist()) == list(range(100))
+    assert not np.array_equal(val, data.split_indices(100, 10, seed=4)[1])
     with pytest.raises(ValueError, match="validation_size"):
         data.split_indices(100, 100, seed=0)
 
@@ -153,6 +154,134 @@ def test_normalisation_uses_training_statistics(tmp_path):
     blank = dataset["test_images"].reshape(200, -1) == 0
     assert torch.equal(loaded.test_x == loaded.background, blank)
     assert 0.5 < float(blank.float().mean()) < 0.95
+
+
+def _saved(folder, dataset: dict, validation_size: int, seed: int) -> tuple:
+    """``dataset`` and its split written as the workflow writes them: their paths."""
+    paths = folder / f"dataset-{seed}.safetensors", folder / f"split-{seed}.safetensors"
+    io.save_tensors(paths[0], dataset)
+    io.save_tensors(paths[1], data.make_split(dataset, validation_size, seed))
+    return paths
+
+
+def _assert_same_data(arrays: data.ArrayData, tensors: data.TensorData) -> None:
+    for field in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y"):
+        got, expected = getattr(arrays, field), getattr(tensors, field).numpy()
+        assert type(got) is np.ndarray and got.dtype == expected.dtype, field
+        assert got.shape == expected.shape and got.flags.c_contiguous, field
+        # bitwise: equal as float32 values and as their bit patterns (-0.0 is not 0.0 here)
+        assert np.array_equal(got, expected) and np.array_equal(got.view(np.uint8), expected.view(np.uint8))
+    assert arrays.background == tensors.background and type(arrays.background) is float
+    assert arrays.input_size == tensors.input_size
+
+
+def test_array_data_is_the_tensor_data_bitwise_on_the_sample(tmp_path):
+    """load_array_data reads without PyTorch what load_tensor_data reads: the same values, bit for bit."""
+    dataset = data.decode_dataset({k: SAMPLE / name for k, (name, _) in fetch.MNIST_FILES.items()})
+    for seed in (0, 2**62 + 3):
+        paths = _saved(tmp_path, dataset, 100, seed)
+        _assert_same_data(data.load_array_data(*paths), data.load_tensor_data(*paths))
+
+
+def test_array_data_is_the_tensor_data_bitwise_at_mnist_size(tmp_path):
+    """60,000 + 10,000 images of 28 x 28 pixels, 81% of them blank as in MNIST, 5,000 held out."""
+    rng = np.random.default_rng(0)
+
+    def images(n):
+        pixels = rng.integers(1, 256, size=(n, 28, 28), dtype=np.uint8)
+        pixels[rng.random((n, 28, 28)) < 0.81] = 0
+        return torch.from_numpy(pixels)
+
+    dataset = {
+        "train_images": images(60_000),
+        "train_labels": torch.from_numpy(rng.integers(0, 10, 60_000)),
+        "test_images": images(10_000),
+        "test_labels": torch.from_numpy(rng.integers(0, 10, 10_000)),
+    }
+    paths = _saved(tmp_path, dataset, 5_000, 1)
+    _assert_same_data(data.load_array_data(*paths), data.load_tensor_data(*paths))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_normalisation_rounds_as_torch_does_for_every_pixel_value(seed):
+    """Every pixel value 0..255 under random statistics in float64 (PyTorch rounds them to float32
+    before the float32 operations): the same bits."""
+    rng = np.random.default_rng(seed)
+    mean, std = float(rng.uniform(0.0, 1.0)), float(rng.uniform(0.01, 1.0))
+    pixels = np.arange(256, dtype=np.uint8).reshape(2, 128)
+    got = data._normalise_array(pixels, mean, std)
+    expected = data._normalise(torch.from_numpy(pixels), mean, std).numpy()
+    assert got.dtype == np.float32 and np.array_equal(got.view(np.uint32), expected.view(np.uint32))
+
+
+# --- arrays and tensors in safetensors files (lottery.io)
+
+ARRAYS = {
+    "fc1.weight": np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32),
+    "fc1.bias": np.zeros(3, dtype=np.float32),
+    "train_indices": np.arange(7, dtype=np.int64),
+    "mean": np.array(0.1307, dtype=np.float64),  # 0-d, as a split's statistics
+    "train_images": np.arange(24, dtype=np.uint8).reshape(2, 3, 4),
+    "empty": np.zeros((0, 5), dtype=np.float32),
+    "flags": np.array([True, False, True]),
+}
+
+
+def test_arrays_are_written_to_the_bytes_their_tensors_are(tmp_path):
+    """save_tensors of numpy arrays (without PyTorch) writes the file the equal tensors write, so that
+    either reads what the other wrote, and files written before still verify."""
+    tensors = {name: torch.from_numpy(a) for name, a in ARRAYS.items()}
+    assert io.content_digest(ARRAYS) == io.content_digest(tensors)
+    io.save_tensors(tmp_path / "a.safetensors", ARRAYS, metadata={"seed": 3})
+    io.save_tensors(tmp_path / "t.safetensors", tensors, metadata={"seed": 3})
+    assert (tmp_path / "a.safetensors").read_bytes() == (tmp_path / "t.safetensors").read_bytes()
+    # a non-contiguous array is written as its contiguous copy, as a tensor is
+    transposed = {"w": ARRAYS["fc1.weight"].T}
+    io.save_tensors(tmp_path / "n.safetensors", transposed)
+    io.save_tensors(tmp_path / "m.safetensors", {"w": torch.from_numpy(ARRAYS["fc1.weight"]).t()})
+    assert (tmp_path / "n.safetensors").read_bytes() == (tmp_path / "m.safetensors").read_bytes()
+    loaded, metadata = io.load_arrays_with_metadata(tmp_path / "t.safetensors")
+    assert metadata == {"seed": 3} and set(loaded) == set(ARRAYS)
+    for name, array in ARRAYS.items():
+        assert type(loaded[name]) is np.ndarray and loaded[name].dtype == array.dtype
+        assert loaded[name].shape == array.shape and np.array_equal(loaded[name], array)
+    assert torch.equal(io.load_tensors(tmp_path / "a.safetensors")["fc1.weight"], tensors["fc1.weight"])
+
+
+def test_a_digest_differs_with_any_change():
+    digest = io.content_digest(ARRAYS)
+    changed = [
+        ARRAYS | {"fc1.bias": np.ones(3, dtype=np.float32)},
+        ARRAYS | {"fc1.bias": np.zeros(3, dtype=np.float64)},
+        ARRAYS | {"fc1.bias": np.zeros((1, 3), dtype=np.float32)},
+        {("fc9.bias" if n == "fc1.bias" else n): a for n, a in ARRAYS.items()},
+    ]
+    assert all(io.content_digest(c) != digest for c in changed)
+    with pytest.raises(TypeError, match="no PyTorch equivalent"):
+        io.content_digest({"names": np.array(["a"])})
+
+
+@pytest.mark.parametrize("load", [io.load_arrays, io.load_tensors])
+def test_an_altered_or_foreign_file_is_refused_by_either_reader(tmp_path, load):
+    path = tmp_path / "w.safetensors"
+    io.save_tensors(path, ARRAYS)
+    content = bytearray(path.read_bytes())
+    content[-1] ^= 1  # the last byte of the data
+    path.write_bytes(bytes(content))
+    with pytest.raises(
+        ValueError, match=r"w\.safetensors: its tensors do not match the digest .* altered since"
+    ):
+        load(path)
+    from safetensors.numpy import save_file
+
+    save_file({"x": np.zeros(2, dtype=np.float32)}, str(path))
+    with pytest.raises(
+        ValueError, match=r"w\.safetensors: has no content digest \(not written by this workflow\)"
+    ):
+        load(path)
+    path.write_bytes(b"not safetensors")
+    with pytest.raises(ValueError, match=r"w\.safetensors: cannot read tensors \(.*\); make it again"):
+        load(path)
 
 
 def _sample_with(tmp_path, key: str, change) -> dict:

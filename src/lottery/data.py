@@ -8,18 +8,27 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+import numpy as np
 
 from lottery.desc import Architecture
-from lottery.fetch import MNIST_FILES, DataError, inflate, sha256
-from lottery.io import load_tensors, remake_hint, write_bytes
+from lottery.io import load_arrays, load_tensors, remake_hint, write_bytes
+from lottery.order import randperm
+
+if TYPE_CHECKING:  # PyTorch is imported where tensors are made: training jobs read arrays (ArrayData)
+    import torch
+
+# lottery.fetch (its errors, the file names) is imported where data are decoded or checked: reading
+# arrays (load_array_data) needs neither it nor its imports (urllib, the config schema).
 
 IDX_UBYTE = 0x08
 
 
 def parse_idx(content: bytes, name: str, ndim: int) -> torch.Tensor:
     """Decode an IDX file of unsigned bytes with ``ndim`` dimensions into a uint8 tensor."""
+    from lottery.fetch import DataError
+
     if len(content) < 4:
         raise DataError(f"{name}: too short for an IDX header ({len(content)} bytes)")
     zero0, zero1, dtype, dims = content[:4]
@@ -44,6 +53,8 @@ def parse_idx(content: bytes, name: str, ndim: int) -> torch.Tensor:
             f"{name}: IDX header announces shape {shape} ({count} bytes) "
             f"but the file holds {len(content) - header} data bytes"
         )
+    import torch
+
     data = torch.frombuffer(bytearray(content[header:]), dtype=torch.uint8)
     return data.reshape(shape)
 
@@ -51,6 +62,8 @@ def parse_idx(content: bytes, name: str, ndim: int) -> torch.Tensor:
 def read_idx_file(path: str | os.PathLike, ndim: int, expected_sha256: str | None = None) -> torch.Tensor:
     """The IDX file's tensor; with ``expected_sha256``, the decompressed content is verified first (a
     cached download replaced since it was fetched is refused)."""
+    from lottery.fetch import DataError, inflate
+
     path = Path(path)
     content, digest = inflate(path.read_bytes(), str(path))
     if expected_sha256 is not None and digest != expected_sha256:
@@ -64,8 +77,10 @@ def read_idx_file(path: str | os.PathLike, ndim: int, expected_sha256: str | Non
 def decode_dataset(
     files: dict[str, str | os.PathLike], sha256s: dict[str, str] | None = None
 ) -> dict[str, torch.Tensor]:
-    """Decode the four IDX files (keys as in :data:`MNIST_FILES`) into uint8 images, int64 labels,
-    each verified against ``sha256s[key]`` where given."""
+    """Decode the four IDX files (keys as in :data:`lottery.fetch.MNIST_FILES`) into uint8 images,
+    int64 labels, each verified against ``sha256s[key]`` where given."""
+    from lottery.fetch import DataError
+
     sums = sha256s or {}
     tensors = {
         key: read_idx_file(files[key], 3 if key.endswith("images") else 1, sums.get(key))
@@ -91,6 +106,10 @@ def decode_dataset(
 
 def check_labels(tensors: dict[str, torch.Tensor], files: dict[str, str | os.PathLike]) -> None:
     """The classes are 0..K-1, each with training examples, and the test set has no other label."""
+    import torch
+
+    from lottery.fetch import DataError
+
     train, test = tensors["train_labels"], tensors["test_labels"]
     if len(train) == 0:
         raise DataError(f"{files['train_labels']} holds no labels")
@@ -117,6 +136,8 @@ def check_fits(
     batch_size: int,
 ) -> None:  # fmt: skip
     """Raise a DataError naming the config key if the experiment does not fit the decoded ``dataset``."""
+    from lottery.fetch import DataError
+
     pixels = math.prod(dataset["train_images"].shape[1:])
     if pixels != arch.input_size:
         raise DataError(
@@ -137,12 +158,15 @@ def check_fits(
         )
 
 
-def split_indices(n: int, validation_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A seeded random split of ``range(n)`` into (train, validation) indices, each sorted."""
+def split_indices(n: int, validation_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded random split of ``range(n)`` into (train, validation) int64 indices, each sorted: those
+    of ``torch.randperm(n, generator=torch.Generator().manual_seed(seed))`` (:mod:`lottery.order`)."""
+    from lottery.fetch import DataError
+
     if not 0 < validation_size < n:
         raise DataError(f"data.validation_size is {validation_size}, not below the {n} training images")
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return perm[validation_size:].sort().values, perm[:validation_size].sort().values
+    perm = randperm(n, seed)
+    return np.sort(perm[validation_size:]), np.sort(perm[:validation_size])
 
 
 def pixel_stats(images: torch.Tensor) -> tuple[float, float]:
@@ -153,7 +177,9 @@ def pixel_stats(images: torch.Tensor) -> tuple[float, float]:
 
 def make_split(dataset: dict[str, torch.Tensor], validation_size: int, seed: int) -> dict[str, torch.Tensor]:
     """Split indices and the training split's normalisation statistics."""
-    train, val = split_indices(len(dataset["train_labels"]), validation_size, seed)
+    import torch
+
+    train, val = map(torch.from_numpy, split_indices(len(dataset["train_labels"]), validation_size, seed))
     mean, std = pixel_stats(dataset["train_images"][train])
     return {
         "train_indices": train,
@@ -187,6 +213,8 @@ def _normalise(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
 
 
 def load_tensor_data(dataset_path: str | os.PathLike, split_path: str | os.PathLike) -> TensorData:
+    import torch
+
     dataset, split = load_tensors(dataset_path), load_tensors(split_path)
     mean, std = float(split["mean"]), float(split["std"])
     train, val = split["train_indices"], split["val_indices"]
@@ -201,8 +229,65 @@ def load_tensor_data(dataset_path: str | os.PathLike, split_path: str | os.PathL
     )
 
 
+@dataclass(frozen=True)
+class ArrayData:
+    """:class:`TensorData` as numpy arrays, read without PyTorch: float32 inputs ``[n, features]``
+    (C-contiguous), int64 labels; bitwise the same values."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+    # The normalised value of a blank (0) pixel, 81% of MNIST's pixels; None where inputs have none.
+    background: float | None = None
+
+    @property
+    def input_size(self) -> int:
+        return self.train_x.shape[1]
+
+
+_NORMALISE_ROWS = 128  # rows normalised at a time: ~400 KB of MNIST inputs, kept in cache across passes
+
+
+def _normalise_array(images: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """:func:`_normalise` in numpy: the same float32 operations in the same order (PyTorch rounds a
+    Python float to the tensor's float32 before it divides or subtracts, and so does this), a block
+    of rows at a time; a C-contiguous float32 ``[n, features]`` array."""
+    flat = images.reshape(len(images), -1)
+    x = np.empty(flat.shape, dtype=np.float32)
+    scale, shift, spread = np.float32(255.0), np.float32(mean), np.float32(std)
+    for start in range(0, len(x), _NORMALISE_ROWS):
+        block = x[start : start + _NORMALISE_ROWS]
+        np.copyto(block, flat[start : start + _NORMALISE_ROWS], casting="unsafe")
+        np.divide(block, scale, out=block)
+        np.subtract(block, shift, out=block)
+        np.divide(block, spread, out=block)
+    return x
+
+
+def load_array_data(dataset_path: str | os.PathLike, split_path: str | os.PathLike) -> ArrayData:
+    """:func:`load_tensor_data` as numpy arrays, without PyTorch (tested bitwise equal)."""
+    dataset, split = load_arrays(dataset_path), load_arrays(split_path)
+    mean, std = float(split["mean"]), float(split["std"])
+    train, val = split["train_indices"], split["val_indices"]
+    images, labels = dataset["train_images"], dataset["train_labels"]
+    return ArrayData(
+        train_x=_normalise_array(images[train], mean, std),
+        train_y=np.ascontiguousarray(labels[train], dtype=np.int64),
+        val_x=_normalise_array(images[val], mean, std),
+        val_y=np.ascontiguousarray(labels[val], dtype=np.int64),
+        test_x=_normalise_array(dataset["test_images"], mean, std),
+        test_y=np.ascontiguousarray(dataset["test_labels"], dtype=np.int64),
+        background=float(_normalise_array(np.zeros((1, 1), dtype=np.uint8), mean, std)[0, 0]),
+    )
+
+
 def encode_idx(tensor: torch.Tensor) -> bytes:
     """IDX bytes of a uint8 tensor (the inverse of :func:`parse_idx`)."""
+    import torch
+
     if tensor.dtype != torch.uint8:
         raise ValueError(f"IDX encoding here is for uint8 tensors, got {tensor.dtype}")
     header = bytes([0, 0, IDX_UBYTE, tensor.dim()])
@@ -215,8 +300,12 @@ def write_sample(
 ) -> dict[str, str]:
     """Write the first ``n_train``/``n_test`` examples as gzipped IDX files named like MNIST's.
 
-    Returns the sha256 of each file's decompressed content, keyed like :data:`MNIST_FILES`.
+    Returns the sha256 of each file's decompressed content, keyed like :data:`lottery.fetch.MNIST_FILES`.
     """
+    import torch
+
+    from lottery.fetch import MNIST_FILES, sha256
+
     parts = {
         "train_images": dataset["train_images"][:n_train],
         "train_labels": dataset["train_labels"][:n_train].to(torch.uint8),

@@ -6,14 +6,16 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from lottery import owner
 
-if TYPE_CHECKING:  # PyTorch is imported where tensors are read or written: the tables need none
+if TYPE_CHECKING:  # PyTorch is imported where tensors are read or written: arrays and tables need none
     import pandas as pd
     import torch
 
@@ -128,18 +130,36 @@ def read_json(path: str | os.PathLike) -> dict:
         raise ValueError(f"{path}: not valid JSON ({e})") from e
 
 
+def _is_torch(value: object) -> bool:
+    """Whether ``value`` is a PyTorch tensor (told without importing PyTorch)."""
+    return type(value).__module__.startswith("torch")
+
+
 def save_tensors(
-    path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, object] | None = None
+    path: str | os.PathLike,
+    tensors: Mapping[str, np.ndarray | torch.Tensor],
+    metadata: dict[str, object] | None = None,
 ) -> None:
-    """Save tensors as safetensors (no pickle: loading never runs code), with a digest of their content.
+    """Save arrays or tensors as safetensors (no pickle: loading never runs code), with a digest of
+    their content.
 
     ``metadata`` and the digest are stored as one JSON string under the header key ``lottery``:
     safetensors writes several metadata keys in hash order, which would make equal files differ byte
-    for byte. The digest lets :func:`load_tensors` refuse a file altered after it was written.
+    for byte. The digest lets :func:`load_tensors` refuse a file altered after it was written. numpy
+    arrays are written without PyTorch, to the same bytes as the equal tensors (tested).
     """
-    from safetensors.torch import save_file
+    if any(_is_torch(t) for t in tensors.values()):
+        import torch
+        from safetensors.torch import save_file
 
-    contiguous = {name: t.detach().contiguous() for name, t in tensors.items()}
+        contiguous = {
+            name: (t.detach() if _is_torch(t) else torch.from_numpy(_array(t))).contiguous()
+            for name, t in tensors.items()
+        }
+    else:
+        from safetensors.numpy import save_file
+
+        contiguous = {name: _array(t) for name, t in tensors.items()}
     header = {
         "lottery": json.dumps({**(metadata or {}), DIGEST_KEY: content_digest(contiguous)}, sort_keys=True)
     }
@@ -150,16 +170,41 @@ def save_tensors(
 DIGEST_KEY = "content_sha256"
 
 
-def content_digest(tensors: dict[str, torch.Tensor]) -> str:
-    """sha256 over each tensor's name, dtype, shape and bytes, in name order: any change to what a
-    reader gets (a value, a shape, a dtype, a renamed or missing tensor) changes it."""
-    import torch
+def _array(value: object) -> np.ndarray:
+    """``value`` as a C-contiguous little-endian numpy array (safetensors' byte order)."""
+    array = np.asarray(value, order="C")  # not ascontiguousarray: it makes a 0-d array 1-d
+    if array.dtype.byteorder == ">":
+        array = array.astype(array.dtype.newbyteorder("<"))
+    return array
 
+
+def _torch_dtype_name(dtype: np.dtype) -> str:
+    """``str(t.dtype)`` of the PyTorch tensor equal to an array of ``dtype``: ``"torch.float32"``."""
+    if dtype.kind not in "biufc":
+        raise TypeError(f"arrays of dtype {dtype} have no PyTorch equivalent")
+    return f"torch.{dtype.name}"
+
+
+def content_digest(tensors: Mapping[str, np.ndarray | torch.Tensor]) -> str:
+    """sha256 over each tensor's name, dtype, shape and bytes, in name order: any change to what a
+    reader gets (a value, a shape, a dtype, a renamed or missing tensor) changes it. numpy arrays
+    digest as the equal PyTorch tensors do (their dtypes by PyTorch's names), so either reads a file
+    the other wrote."""
     digest = hashlib.sha256()
     for name in sorted(tensors):
-        t = tensors[name].detach().contiguous()
-        digest.update(json.dumps([name, str(t.dtype), list(t.shape)]).encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().data)
+        value = tensors[name]
+        if _is_torch(value):
+            import torch
+
+            t = value.detach().contiguous()
+            dtype, shape = str(t.dtype), list(t.shape)
+            data = t.reshape(-1).view(torch.uint8).numpy()
+        else:
+            array = _array(value)
+            dtype, shape = _torch_dtype_name(array.dtype), list(array.shape)
+            data = array.reshape(-1).view(np.uint8)
+        digest.update(json.dumps([name, dtype, shape]).encode())
+        digest.update(data.data)
     return digest.hexdigest()
 
 
@@ -177,10 +222,25 @@ def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 def load_tensors_with_metadata(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
     """:func:`load_tensors`, and the ``metadata`` :func:`save_tensors` stored with them."""
+    return _load(path, "pt")
+
+
+def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """:func:`load_tensors` as numpy arrays, without PyTorch (the same checks, the same errors)."""
+    return load_arrays_with_metadata(path)[0]
+
+
+def load_arrays_with_metadata(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
+    """:func:`load_tensors_with_metadata` as numpy arrays, without PyTorch."""
+    return _load(path, "np")
+
+
+def _load(path: str | os.PathLike, framework: str) -> tuple[dict, dict]:
+    """A file's tensors (``framework`` "pt") or arrays ("np") and its metadata, its digest verified."""
     from safetensors import safe_open
 
     try:
-        with safe_open(str(path), "pt") as f:  # the tensors and the header from one opening
+        with safe_open(str(path), framework) as f:  # the tensors and the header from one opening
             tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118 (safe_open is no dict)
             header = (f.metadata() or {}).get("lottery")
         metadata = json.loads(header) if header else {}
