@@ -1,3 +1,6 @@
+import math
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -162,3 +165,136 @@ def test_schedule_names_and_validation():
             1,
             "magic",
         )
+
+
+# --- numpy arrays: the same masks as PyTorch's sort gave, without PyTorch
+
+
+def _torch_keep_top(scores: torch.Tensor, mask: torch.Tensor, keep: int) -> torch.Tensor:
+    """The masks as they were made with PyTorch: a stable descending sort (NaN first, ties to the
+    lower flat index), its first ``keep`` survivors kept."""
+    alive = int(mask.sum())
+    if keep > alive:
+        raise ValueError(f"cannot keep {keep} weights when only {alive} survive")
+    flat = torch.where(mask.flatten() > 0, scores.flatten(), torch.tensor(-math.inf))
+    order = torch.sort(flat, descending=True, stable=True).indices[:keep]
+    new_mask = torch.zeros(flat.numel(), dtype=mask.dtype)
+    new_mask[order] = 1
+    return new_mask.view_as(mask)
+
+
+def _torch_next_masks(weights, masks, schedule, round_, method):
+    sizes = {name: w.numel() for name, w in weights.items()}
+    if method == pruning.LAYERWISE:
+        keep = pruning.layer_keep_counts(sizes, schedule, round_)
+        return {n: _torch_keep_top(weights[n].abs(), masks[n], keep[n]) for n in weights}
+    names = list(weights)
+    total = pruning.kept_count(sum(sizes.values()), schedule.rate, round_)
+    scores = torch.cat([weights[n].abs().flatten() for n in names])
+    joint = _torch_keep_top(scores, torch.cat([masks[n].flatten() for n in names]), total)
+    parts = joint.split([masks[n].numel() for n in names])
+    return {n: part.view_as(masks[n]) for n, part in zip(names, parts, strict=True)}
+
+
+def _tied_weights(rng, shapes, levels, nans=0):
+    """Weights of a few magnitudes (many ties, signed zeros among them), some NaN."""
+    weights = {
+        n: (rng.integers(-levels, levels + 1, size=s) * 0.5).astype(np.float32) for n, s in shapes.items()
+    }
+    first = next(iter(weights.values()))
+    first.flat[rng.integers(0, first.size, nans)] = np.nan
+    first.flat[0] = -0.0
+    return weights
+
+
+@pytest.mark.parametrize("method", [pruning.LAYERWISE, pruning.GLOBAL])
+@pytest.mark.parametrize("seed", range(40))
+def test_numpy_masks_are_the_torch_sort_masks(method, seed):
+    """Ties (to the lower flat index), NaN weights (kept first, as PyTorch's sort puts them), masks
+    already pruned: numpy arrays in, the masks PyTorch's stable sort made, as numpy arrays out;
+    tensors in, the same masks as tensors."""
+    rng = np.random.default_rng(seed)
+    shapes = {"fc1.weight": tuple(rng.integers(1, 30, 2)), "fc2.weight": (int(rng.integers(1, 9)), 7)}
+    weights = _tied_weights(rng, shapes, levels=int(rng.integers(1, 6)), nans=int(rng.integers(0, 4)))
+    masks = {n: (rng.random(s) < 0.8).astype(np.float32) for n, s in shapes.items()}
+    schedule, round_ = Schedule(rate=0.3, rounds=4), int(rng.integers(0, 5))
+    as_tensors = [{n: torch.from_numpy(a) for n, a in d.items()} for d in (weights, masks)]
+    try:
+        expected = _torch_next_masks(*as_tensors, schedule, round_, method)
+    except ValueError as error:  # more kept than survive: the same refusal
+        for inputs in ((weights, masks), as_tensors):
+            with pytest.raises(ValueError, match=re.escape(str(error))):
+                pruning.next_masks(*inputs, schedule, round_, method)
+        return
+    got = pruning.next_masks(weights, masks, schedule, round_, method)
+    got_tensors = pruning.next_masks(*as_tensors, schedule, round_, method)
+    for name, mask in expected.items():
+        assert type(got[name]) is np.ndarray and got[name].dtype == np.float32
+        assert np.array_equal(got[name], mask.numpy())
+        assert isinstance(got_tensors[name], torch.Tensor) and torch.equal(got_tensors[name], mask)
+
+
+def test_numpy_masks_on_lenet_are_the_torch_sort_masks():
+    """LeNet-300-100's sizes, 20 rounds: rounded weights (ties in every round) pruned layerwise and
+    globally from numpy arrays, as PyTorch pruned them."""
+    params = prunable(glorot_normal_init(Architecture(), seed=0))
+    rng = np.random.default_rng(3)
+    schedule = Schedule(rate=0.2, rounds=20)
+    for method in (pruning.LAYERWISE, pruning.GLOBAL):
+        masks = pruning.dense_masks({n: w.numpy() for n, w in params.items()})
+        for k in (1, 2, 10, 20):
+            weights = {
+                n: np.round(rng.normal(size=w.shape), 2).astype(np.float32) * masks[n]
+                for n, w in params.items()
+            }
+            new = pruning.next_masks(weights, masks, schedule, k, method)
+            tensors = [{n: torch.from_numpy(a) for n, a in d.items()} for d in (weights, masks)]
+            expected = _torch_next_masks(*tensors, schedule, k, method)
+            assert all(np.array_equal(new[n], expected[n].numpy()) for n in new), (method, k)
+            masks = new
+
+
+def test_numpy_rewind_and_counts_are_those_of_tensors():
+    rng = np.random.default_rng(5)
+    params = {"fc1.weight": rng.normal(size=(4, 6)).astype(np.float32), "fc1.bias": np.ones(4, np.float32)}
+    params["fc1.weight"][0, 0] = -0.0
+    masks = {"fc1.weight": (rng.random((4, 6)) < 0.5).astype(np.float32)}
+    masks["fc1.weight"][0, 0] = 1
+    rewound = pruning.rewind(params, masks)
+    tensors = pruning.rewind(*({n: torch.from_numpy(a) for n, a in d.items()} for d in (params, masks)))
+    for name, array in rewound.items():
+        assert type(array) is np.ndarray and array.dtype == np.float32
+        assert np.array_equal(array.view(np.uint32), tensors[name].numpy().view(np.uint32))  # -0.0 kept
+        assert not np.shares_memory(array, params[name])  # a copy, as clone() was
+    w = params["fc1.weight"]
+    assert np.array_equal(rewound["fc1.weight"], np.where(masks["fc1.weight"] > 0, w, 0))
+    assert pruning.kept_counts(masks) == pruning.kept_counts(
+        {"fc1.weight": torch.from_numpy(masks["fc1.weight"])}
+    )
+    assert pruning.weights_remaining(masks) == float(masks["fc1.weight"].sum()) / 24
+    assert pruning.remaining_fractions(masks) == {"fc1.weight": pruning.weights_remaining(masks)}
+    dense = pruning.dense_masks({"fc1.weight": w})
+    assert type(dense["fc1.weight"]) is np.ndarray and dense["fc1.weight"].dtype == np.float32
+    assert np.array_equal(dense["fc1.weight"], np.ones_like(w))
+    with pytest.raises(ValueError, match=r"mask of fc1.weight has shape \(6, 4\), weights \(4, 6\)"):
+        pruning.rewind(params, {"fc1.weight": np.ones((6, 4), np.float32)})
+
+
+def test_random_pruning_of_numpy_masks_draws_as_for_tensors():
+    masks = {"w.weight": (np.arange(100).reshape(10, 10) % 3 != 0).astype(np.float32)}
+    got = pruning.prune_random(masks, {"w.weight": 20}, torch.Generator().manual_seed(0))
+    scores = torch.rand((10, 10), generator=torch.Generator().manual_seed(0))
+    expected = _torch_keep_top(scores, torch.from_numpy(masks["w.weight"]), 20)
+    assert type(got["w.weight"]) is np.ndarray
+    assert np.array_equal(got["w.weight"], expected.numpy())
+
+
+@pytest.mark.parametrize("keep", range(8))
+def test_nan_weights_are_kept_first_in_position_order_as_torch_sorted_them(keep):
+    weights = {"w.weight": np.array([[1.0, np.nan, 3.0, np.nan], [np.inf, np.nan, 3.0, 0.0]], np.float32)}
+    masks = {"w.weight": np.array([[1, 1, 1, 1], [1, 1, 1, 0]], np.float32)}
+    got = pruning.prune_layerwise(weights, masks, {"w.weight": keep})["w.weight"]
+    expected = _torch_keep_top(
+        torch.from_numpy(weights["w.weight"]).abs(), torch.from_numpy(masks["w.weight"]), keep
+    )
+    assert np.array_equal(got, expected.numpy())

@@ -7,15 +7,26 @@ Rounding (documented in ``config/README.md`` and tested): the number of weights 
 round k is ``round_half_up(n * (1 - r) ** k)``, where n is the layer's size and r its per-round rate.
 Counting from the layer's original size rather than from the previous round keeps rounding errors from
 accumulating over rounds; each round still removes only weights that survived the previous one.
+
+The arithmetic is numpy's, so a training job prunes without PyTorch; the functions take numpy arrays
+or PyTorch tensors and return the kind they were given (the masks as their dtype), the same values
+either way.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 
 from lottery.desc import Schedule
+
+if TYPE_CHECKING:
+    import torch
+
+Array = Any  # a numpy array or a PyTorch tensor
 
 LAYERWISE = "layerwise"
 GLOBAL = "global"
@@ -38,57 +49,110 @@ def layer_keep_counts(sizes: dict[str, int], schedule: Schedule, round_: int) ->
     return {name: kept_count(sizes[name], schedule.layer_rate(name == names[-1]), round_) for name in names}
 
 
-def _keep_top(scores: torch.Tensor, mask: torch.Tensor, keep: int) -> torch.Tensor:
+def _is_torch(value: object) -> bool:
+    return type(value).__module__.startswith("torch")
+
+
+def _numpy(value: Array) -> np.ndarray:
+    """A numpy view of an array or a (CPU) tensor."""
+    return value.detach().numpy() if _is_torch(value) else np.asarray(value)
+
+
+def _like(result: np.ndarray, template: Array) -> Array:
+    """``result`` as the kind of ``template``: a tensor for a tensor, else the array."""
+    if _is_torch(template):
+        import torch
+
+        return torch.from_numpy(result)
+    return result
+
+
+def _top_positions(flat: np.ndarray, keep: int) -> np.ndarray:
+    """The flat positions of the ``keep`` largest values, ties to the lower position, NaN above every
+    number: the first ``keep`` of ``torch.sort(flat, descending=True, stable=True)``, as a set."""
+    if keep <= 0:
+        return np.zeros(0, dtype=np.int64)
+    nan = np.isnan(flat)
+    if nan.any():  # PyTorch sorts NaN first, in position order
+        nan_positions = np.flatnonzero(nan)
+        if keep <= len(nan_positions):
+            return nan_positions[:keep]
+        numbers = np.where(nan, -np.inf, flat)
+        rest = _top_positions_of_numbers(numbers, keep - len(nan_positions), exclude=nan)
+        return np.concatenate([nan_positions, rest])
+    return _top_positions_of_numbers(flat, keep)
+
+
+def _top_positions_of_numbers(flat: np.ndarray, keep: int, exclude: np.ndarray | None = None) -> np.ndarray:
+    """:func:`_top_positions` of NaN-free ``flat`` (``exclude``: positions never taken): every value
+    above the ``keep``-th largest, then the lowest positions of those equal to it."""
+    candidates = flat if exclude is None else flat[~exclude]
+    threshold = np.partition(candidates, len(candidates) - keep)[len(candidates) - keep]
+    above = flat > threshold
+    tied = flat == threshold
+    if exclude is not None:
+        above &= ~exclude
+        tied &= ~exclude
+    wanted_ties = keep - int(np.count_nonzero(above))
+    return np.concatenate([np.flatnonzero(above), np.flatnonzero(tied)[:wanted_ties]])
+
+
+def _keep_top(scores: Array, mask: Array, keep: int) -> Array:
     """Mask keeping the ``keep`` highest-scoring survivors; ties go to the lower flat index."""
-    alive = int(mask.sum())
+    scores_np, mask_np = _numpy(scores), _numpy(mask)
+    alive = int(mask_np.sum())
     if keep > alive:
         raise ValueError(f"cannot keep {keep} weights when only {alive} survive")
-    flat = torch.where(mask.flatten() > 0, scores.flatten(), torch.tensor(-math.inf))
-    order = torch.sort(flat, descending=True, stable=True).indices[:keep]
-    new_mask = torch.zeros(flat.numel(), dtype=mask.dtype)
-    new_mask[order] = 1
-    return new_mask.view_as(mask)
+    flat = np.where(mask_np.reshape(-1) > 0, scores_np.reshape(-1), np.array(-np.inf, scores_np.dtype))
+    new_mask = np.zeros(flat.size, dtype=mask_np.dtype)
+    new_mask[_top_positions(flat, keep)] = 1
+    return _like(new_mask.reshape(mask_np.shape), mask)
 
 
 def prune_layerwise(
-    weights: dict[str, torch.Tensor],
-    masks: dict[str, torch.Tensor],
-    keep_counts: dict[str, int],
-) -> dict[str, torch.Tensor]:
+    weights: Mapping[str, Array], masks: Mapping[str, Array], keep_counts: Mapping[str, int]
+) -> dict[str, Array]:
     """Keep the ``keep_counts[layer]`` largest-magnitude surviving weights of each layer."""
-    return {name: _keep_top(weights[name].abs(), masks[name], keep_counts[name]) for name in weights}
+    return {
+        name: _keep_top(np.abs(_numpy(weights[name])), masks[name], keep_counts[name]) for name in weights
+    }
 
 
 def prune_global(
-    weights: dict[str, torch.Tensor], masks: dict[str, torch.Tensor], keep_total: int
-) -> dict[str, torch.Tensor]:
+    weights: Mapping[str, Array], masks: Mapping[str, Array], keep_total: int
+) -> dict[str, Array]:
     """Keep the ``keep_total`` largest-magnitude surviving weights over all layers together."""
     names = list(weights)
-    scores = torch.cat([weights[n].abs().flatten() for n in names])
-    joint = _keep_top(scores, torch.cat([masks[n].flatten() for n in names]), keep_total)
-    parts = joint.split([masks[n].numel() for n in names])
-    return {n: part.view_as(masks[n]) for n, part in zip(names, parts, strict=True)}
+    scores = np.concatenate([np.abs(_numpy(weights[n])).reshape(-1) for n in names])
+    joint = _keep_top(scores, np.concatenate([_numpy(masks[n]).reshape(-1) for n in names]), keep_total)
+    parts = np.split(joint, np.cumsum([_numpy(masks[n]).size for n in names])[:-1])
+    return {
+        n: _like(part.reshape(_numpy(masks[n]).shape), masks[n]) for n, part in zip(names, parts, strict=True)
+    }
 
 
 def prune_random(
-    masks: dict[str, torch.Tensor], keep_counts: dict[str, int], generator: torch.Generator
-) -> dict[str, torch.Tensor]:
-    """Keep ``keep_counts[layer]`` survivors of each layer chosen uniformly at random."""
+    masks: Mapping[str, Array], keep_counts: Mapping[str, int], generator: torch.Generator
+) -> dict[str, Array]:
+    """Keep ``keep_counts[layer]`` survivors of each layer chosen uniformly at random (scores drawn by
+    PyTorch's ``generator``, so PyTorch is imported here)."""
+    import torch
+
     return {
-        name: _keep_top(torch.rand(mask.shape, generator=generator), mask, keep_counts[name])
+        name: _keep_top(torch.rand(tuple(mask.shape), generator=generator), mask, keep_counts[name])
         for name, mask in masks.items()
     }
 
 
 def next_masks(
-    weights: dict[str, torch.Tensor],
-    masks: dict[str, torch.Tensor],
+    weights: Mapping[str, Array],
+    masks: Mapping[str, Array],
     schedule: Schedule,
     round_: int,
     method: str = LAYERWISE,
-) -> dict[str, torch.Tensor]:
+) -> dict[str, Array]:
     """The masks of round ``round_`` from round ``round_ - 1``'s trained weights and masks."""
-    sizes = {name: w.numel() for name, w in weights.items()}
+    sizes = {name: _numpy(w).size for name, w in weights.items()}
     if method == LAYERWISE:
         return prune_layerwise(weights, masks, layer_keep_counts(sizes, schedule, round_))
     if method == GLOBAL:
@@ -96,34 +160,37 @@ def next_masks(
     raise ValueError(f"unknown pruning method {method!r}: expected {LAYERWISE!r} or {GLOBAL!r}")
 
 
-def rewind(params: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def rewind(params: Mapping[str, Array], masks: Mapping[str, Array]) -> dict[str, Array]:
     """Reset to ``params`` (θ0 or θk) on the surviving weights, zero on the pruned ones; biases kept."""
     rewound = {}
     for name, tensor in params.items():
+        values = _numpy(tensor)
         mask = masks.get(name)
         if mask is None:
-            rewound[name] = tensor.clone()
-        elif mask.shape != tensor.shape:
-            raise ValueError(f"mask of {name} has shape {tuple(mask.shape)}, weights {tuple(tensor.shape)}")
+            rewound[name] = _like(values.copy(), tensor)
+        elif tuple(mask.shape) != values.shape:
+            raise ValueError(f"mask of {name} has shape {tuple(mask.shape)}, weights {values.shape}")
         else:
-            rewound[name] = torch.where(mask.bool(), tensor, torch.zeros((), dtype=tensor.dtype))
+            kept = np.where(_numpy(mask) != 0, values, np.zeros((), dtype=values.dtype))
+            rewound[name] = _like(kept, tensor)
     return rewound
 
 
-def dense_masks(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {name: torch.ones_like(w) for name, w in weights.items()}
+def dense_masks(weights: Mapping[str, Array]) -> dict[str, Array]:
+    return {name: _like(np.ones_like(_numpy(w)), w) for name, w in weights.items()}
 
 
-def kept_counts(masks: dict[str, torch.Tensor]) -> dict[str, int]:
+def kept_counts(masks: Mapping[str, Array]) -> dict[str, int]:
     """Per-layer number of surviving weights."""
-    return {name: int(m.sum()) for name, m in masks.items()}
+    return {name: int(_numpy(m).sum()) for name, m in masks.items()}
 
 
-def remaining_fractions(masks: dict[str, torch.Tensor]) -> dict[str, float]:
+def remaining_fractions(masks: Mapping[str, Array]) -> dict[str, float]:
     """Per-layer fraction of weights that survive."""
-    return {name: float(m.sum()) / m.numel() for name, m in masks.items()}
+    return {name: float(_numpy(m).sum()) / _numpy(m).size for name, m in masks.items()}
 
 
-def weights_remaining(masks: dict[str, torch.Tensor]) -> float:
+def weights_remaining(masks: Mapping[str, Array]) -> float:
     """Fraction of all prunable weights that survive (the paper's Pm, as a fraction)."""
-    return sum(float(m.sum()) for m in masks.values()) / sum(m.numel() for m in masks.values())
+    arrays = [_numpy(m) for m in masks.values()]
+    return sum(float(m.sum()) for m in arrays) / sum(m.size for m in arrays)
