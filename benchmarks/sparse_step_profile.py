@@ -1,11 +1,11 @@
-"""Where a step of the sparse path's trainer goes, call by call (the kernels and PyTorch's dense layers).
+"""Where a step of the native trainer goes, call by call (its kernels).
 
     python benchmarks/sparse_step_profile.py --data ../shared/data/mnist --rounds 0 7 12 18
 
 One process, one thread, subnormals flushed (as the trainer runs). For each round (the same masks as
 ``sparse_speed.py``: θ0's layer-wise magnitude mask at that round's per-layer counts) the trainer
 that ``train`` builds by default runs 50 steps of warm-up, then ``--steps`` steps in which every
-call of the step (``SparseTrainer.calls``, then Adam) is timed on its own; medians over
+call of the step (``NativeTrainer.calls``, then Adam) is timed on its own; medians over
 ``--repeats`` repetitions of the per-step mean. Their sum is a little above an untimed step (the
 timer's own cost, about 0.1 µs a call). Prints the build flavour (``LOTTERY_MARCH``) it ran.
 """
@@ -38,7 +38,7 @@ def profile(trainer, steps: int) -> dict[str, float]:
     clock = time.perf_counter
     names = [f"{i:02d} {_name(call)}" for i, call in enumerate(trainer.calls)]
     for _ in range(steps):
-        trainer.idx.copy_(trainer.order.next())
+        trainer.idx[:] = trainer.order.next()
         for name, call in zip(names, trainer.calls, strict=True):
             start = clock()
             call()
@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     from lottery import kernels, model
     from lottery.desc import Architecture, TrainingHparams
-    from lottery.sparse_training import SparseTrainer
-    from lottery.training import flushing_denormals, make_trainer
+    from lottery.native import NativeTrainer, flushing_denormals
+    from lottery.training import make_trainer
 
     data, _ = _tensor_data(args.data, 5000)
     init = model.glorot_normal_init(Architecture(), seed=1)
@@ -73,10 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{date.today()}, LOTTERY_MARCH={flavour}, {args.steps} steps x {args.repeats} repetitions")
     for round_ in args.rounds:
         trainer, paths = make_trainer(init, _masks(init, round_), data, hparams, data_order_seed=1)
-        if not isinstance(trainer, SparseTrainer):
+        if not isinstance(trainer, NativeTrainer):
             print(f"round {round_}: no layer on a compiled path ({kernels.unavailable_reason or paths})")
             continue
-        with flushing_denormals():
+        with flushing_denormals(trainer.lib):
             trainer.run(50)
             runs = [profile(trainer, args.steps) for _ in range(args.repeats)]
         medians = {name: statistics.median(r[name] for r in runs) for name in runs[0]}

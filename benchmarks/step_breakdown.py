@@ -43,7 +43,7 @@ def operations(data) -> list[tuple[str, float]]:
     import torch
     import torch.nn.functional as F
 
-    from lottery.training import ADAM_BETAS
+    from lottery.native import ADAM_BETAS
 
     g = torch.Generator().manual_seed(0)
     x = data.train_x[:BATCH].contiguous()
@@ -121,7 +121,7 @@ class _AblatedTrainer:
     def step(self) -> None:
         import torch
 
-        from lottery.training import ADAM_BETAS, ADAM_EPS
+        from lottery.native import ADAM_BETAS, ADAM_EPS
 
         t, off = self.t, self.off
         x, onehot = t.x, t.onehot
@@ -169,7 +169,7 @@ def ablation(data, steps: int) -> list[tuple[str, float]]:
     import torch
 
     from lottery import model
-    from lottery.training import MaskedTrainer, TrainingHparams, flushing_denormals
+    from lottery.torch_trainer import MaskedTrainer, TrainingHparams, flushing_denormals
 
     init = model.glorot_normal_init(model.Architecture(), seed=1)
     masks = _round_one_masks(init)
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from lottery.training import flushing_denormals
+    from lottery.torch_trainer import flushing_denormals
 
     torch.set_num_threads(1)
     data, _ = _tensor_data(args.data, 0)

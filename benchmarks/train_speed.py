@@ -10,7 +10,7 @@ the kinds interleaved within each repetition; the table reports medians over the
   forward 2 x 266,200, weight gradients 2 x 266,200, input gradients of layers 2 and 3 2 x 31,000.
 - floor: the arithmetic no dense step can skip, alone: the step's eight matrix products and one fused
   Adam call on fixed in-cache inputs (no data, loss, mask or ReLU): a trainer's ceiling here.
-- fast: ``lottery.training.MaskedTrainer`` (the workflow's trainer), 1 job alone and 2 jobs side by side.
+- fast: ``lottery.torch_trainer.MaskedTrainer`` (the reference trainer), 1 job alone and 2 jobs side by side.
 - reference: what most reproductions do - torchvision's MNIST Dataset with ToTensor/Normalize, a
   DataLoader, an ``nn.Module``, ``torch.optim.Adam``, weights multiplied by the mask after each step.
 - protocol: one whole paper-protocol training (validation every 100 iterations, test accuracy at the
@@ -100,7 +100,8 @@ def worker_floor(args) -> dict:
     """
     import torch
 
-    from lottery.training import ADAM_BETAS, flushing_denormals
+    from lottery.native import ADAM_BETAS
+    from lottery.torch_trainer import flushing_denormals
 
     g = torch.Generator().manual_seed(0)
     sizes = [(300, 784), (100, 300), (10, 100)]
@@ -142,7 +143,7 @@ def worker_floor(args) -> dict:
 
 def worker_fast(args) -> dict:
     from lottery import model
-    from lottery.training import MaskedTrainer, TrainingHparams
+    from lottery.torch_trainer import MaskedTrainer, TrainingHparams
 
     data, _ = _tensor_data(Path(args.data), args.validation_size)
     init = model.glorot_normal_init(model.Architecture(), seed=1)
@@ -217,7 +218,7 @@ def worker_protocol(args) -> dict:
     from lottery import model
     from lottery.desc import Network, Replicate
     from lottery.steps import train_and_save
-    from lottery.training import MaskedTrainer, TrainingHparams
+    from lottery.torch_trainer import MaskedTrainer, TrainingHparams
 
     data, _ = _tensor_data(Path(args.data), args.validation_size)
     init = model.glorot_normal_init(model.Architecture(), seed=1)

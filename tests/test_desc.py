@@ -100,6 +100,7 @@ def test_metrics_record_the_marked_fields():
         "batch_size": 60,
         "eval_every": 100,
         "sparse_max_density": 0.5,
+        "backend": "native",
     }
     assert recorded(Replicate(3, 4, 0)) == {"init_seed": 3, "data_order_seed": 4, "split_seed": 0}
     assert Network().identity() == {

@@ -6,13 +6,12 @@ Each flavour this CPU can run is built into a cache of its own and trains, in a 
 
 - ``sparse``: LeNet-300-100 pruned to round 12 of the paper's schedule (magnitude pruning of θ0), every
   layer on the sparse path: all of its arithmetic is the kernels';
-- ``round0``: the dense network, its first layer through the kernels (dense-nonblank), fc2 and fc3
-  through PyTorch's dense layers, which are not under our control yet (their BLAS picks its code by
-  CPU): the same here from every flavour, but not checked against other machines.
+- ``round0``: the dense network, its first layer dense-nonblank, fc2 and fc3 the CSR matrices of
+  all their weights: all of its arithmetic is the kernels' too.
 
-The final weights' sha256 must be the same for every flavour, and the ``sparse`` one must be the one
-committed in ``tests/golden/digests.json`` (made on another machine, perhaps): so the suite, run on
-any kind of machine, checks identity across kinds. To remake that file (only where a change of the
+The final weights' sha256 must be the same for every flavour, and both must be the ones committed in
+``tests/golden/digests.json`` (made on another machine, perhaps): so the suite, run on any kind of
+machine, checks identity across kinds. To remake that file (only where a change of the
 kernels' arithmetic is meant), run ``python -c "from tests.test_flavours import write_golden;
 write_golden()"`` from the repository root, and say on which machine in the commit.
 """
@@ -84,7 +83,7 @@ def _digest(state) -> str:
     h = hashlib.sha256()
     for name in sorted(state):
         h.update(name.encode() + b"\0")
-        h.update(state[name].contiguous().numpy().tobytes())
+        h.update(np.ascontiguousarray(np.asarray(state[name])).tobytes())
     return h.hexdigest()
 
 
@@ -167,11 +166,11 @@ def write_golden() -> None:
             f"sha256 of LeNet-300-100's weights after {STEPS} steps of Adam (batch {BATCH}) on the first "
             f"{N_TRAIN} training examples of .test/data/mnist-sample (split seed {SPLIT_SEED}, {N_VAL} "
             f"validation examples), theta0 glorot_normal_init seed {INIT_SEED}, data order seed "
-            f"{DATA_ORDER_SEED}; val_loss: float.hex of the validation loss after training. 'sparse': "
-            f"magnitude-pruned theta0 at round {SPARSE_ROUND} of the paper's schedule, every layer on the "
-            "sparse path (all arithmetic in sparse_kernels.c): checked on every machine. 'round0': the "
-            "dense network, fc1 dense-nonblank (sparse_kernels.c) but fc2 and fc3 through PyTorch's dense "
-            "layers, whose BLAS picks its code by CPU: recorded only, not checked on other machines."
+            f"{DATA_ORDER_SEED}; val_loss: float.hex of the validation loss after training; the native "
+            f"trainer. 'sparse': magnitude-pruned theta0 at round {SPARSE_ROUND} of the paper's schedule, "
+            "every layer on the sparse path. 'round0': the dense network, fc1 dense-nonblank, fc2 and fc3 "
+            "sparse (the CSR matrices of all their weights). All arithmetic in sparse_kernels.c: both "
+            "checked on every machine."
         ),
         "made_on": {
             **machine(),
@@ -307,7 +306,7 @@ def test_every_flavour_gives_the_same_bits(flavours):
     assert len({r["library"] for r in flavours.values()}) == len(flavours)  # a build each
     base = flavours[BASELINE]["networks"]
     assert set(base["sparse"]["paths"].values()) == {"sparse"}
-    assert base["round0"]["paths"] == {"fc1": "dense-nonblank", "fc2": "dense", "fc3": "dense"}
+    assert base["round0"]["paths"] == {"fc1": "dense-nonblank", "fc2": "sparse", "fc3": "sparse"}
     for flavour, result in flavours.items():
         assert result["flavour"] == flavour
         for network in ("sparse", "round0"):
@@ -316,26 +315,17 @@ def test_every_flavour_gives_the_same_bits(flavours):
             )
 
 
-def test_the_fully_sparse_network_gives_the_committed_digest(flavours):
-    """On whatever machine runs the suite: the digest made on the machine named in the file."""
+@pytest.mark.parametrize("network", ["sparse", "round0"])
+def test_the_networks_give_the_committed_digests(flavours, network):
+    """On whatever machine runs the suite: the digests made on the machine named in the file."""
     golden = json.loads(GOLDEN.read_text())
     for flavour, result in flavours.items():
-        got = result["networks"]["sparse"]
-        assert got["weights_sha256"] == golden["sparse"]["weights_sha256"], (
-            f"{flavour} on {machine()['model_name']} gives other weights than {golden['made_on']['model_name']}"
+        got = result["networks"][network]
+        assert got["weights_sha256"] == golden[network]["weights_sha256"], (
+            f"{flavour} on {machine()['model_name']} gives other {network} weights than "
+            f"{golden['made_on']['model_name']}"
         )
-        assert got["val_loss"] == golden["sparse"]["val_loss"]
-        # PyTorch's dense layers (round 0's fc2, fc3) are only checked on the machine kind and PyTorch
-        # that made the file: their BLAS picks its code by CPU
-        import torch
-
-        made, here = golden["made_on"], machine()
-        if (made["model_name"], made["isa"], made["torch"]) == (
-            here["model_name"],
-            here["isa"],
-            torch.__version__,
-        ):
-            assert result["networks"]["round0"] == golden["round0"], flavour
+        assert got == golden[network]
 
 
 @pytest.mark.skipif("x86-64-v3" not in HERE, reason="the CPU cannot run x86-64-v3")
@@ -370,10 +360,8 @@ def test_the_trainer_records_the_flavour_in_the_provenance_only(tiny_data, lib):
     result = train(init, masks, tiny_data, TrainingHparams(iterations=20, batch_size=30, eval_every=10), 0)
     assert result.kernel_flavour == kernels.flavour() and "kernel_flavour" not in result.metrics()
     made = provenance.network_provenance(
-        "2026-01-01T00:00:00+00:00", 1.0, result.paths, result.kernel_flavour
+        "2026-01-01T00:00:00+00:00", 1.0, result.paths, result.kernel_flavour, result.backend
     )
-    assert made["kernel_flavour"] == kernels.flavour()
-    dense = train(
-        init, masks, tiny_data, TrainingHparams(iterations=20, batch_size=30, sparse_max_density=0), 0
-    )
+    assert made["kernel_flavour"] == kernels.flavour() and made["backend"] == "native"
+    dense = train(init, masks, tiny_data, TrainingHparams(iterations=20, batch_size=30, backend="torch"), 0)
     assert dense.kernel_flavour is None

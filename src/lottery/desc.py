@@ -86,6 +86,9 @@ def _record(default: Any = dataclasses.MISSING) -> Any:
     return field(default=default, metadata={"record": True})
 
 
+BACKENDS = ("native", "torch")  # lottery.training's trainers
+
+
 @dataclass(frozen=True)
 class TrainingHparams:
     """How every network is trained: Adam, minibatches, the evaluation grid (the paper's protocol)."""
@@ -95,7 +98,8 @@ class TrainingHparams:
     iterations: int = 50_000
     eval_every: int = _record(100)
     test_every: int = 0  # 0: test accuracy only at the early-stop iteration and at the end
-    sparse_max_density: float = _record(0.5)  # a layer at most this dense trains on the sparse path
+    sparse_max_density: float = _record(0.5)  # a first layer more dense reads only non-blank inputs
+    backend: str = _record("native")  # "native" (lottery.native) or "torch" (the reference trainer)
 
     def __post_init__(self) -> None:
         for key in ("batch_size", "iterations", "eval_every"):
@@ -105,6 +109,8 @@ class TrainingHparams:
             raise ValueError(f"training.test_every must be >= 0, got {self.test_every}")
         if not 0 <= self.sparse_max_density <= 1:
             raise ValueError(f"training.sparse_max_density must be in [0, 1], got {self.sparse_max_density}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"training.backend must be one of {list(BACKENDS)}, got {self.backend!r}")
         if not 0 < self.learning_rate < math.inf:
             raise ValueError(f"training.learning_rate must be positive and finite, got {self.learning_rate}")
 

@@ -104,6 +104,7 @@ SIGNATURES = {
     "lt_expf_array": ([_I, _P, _P], None),
     "lt_logf_array": ([_I, _P, _P], None),
     "lt_pow_test": ([ctypes.c_double, _I], ctypes.c_double),
+    "lt_set_flush": ([ctypes.c_int32], ctypes.c_int32),
 }
 
 unavailable_reason: str | None = None

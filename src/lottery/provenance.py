@@ -101,19 +101,31 @@ def now() -> str:
 
 
 def network_provenance(
-    started: str, seconds: float, paths: Mapping[str, str], kernel_flavour: str | None = None
+    started: str,
+    seconds: float,
+    paths: Mapping[str, str],
+    kernel_flavour: str | None = None,
+    backend: str = "native",
 ) -> dict[str, Any]:
-    """What made one network: the commit, PyTorch, the CPU, the trainer's path per layer, the build
-    flavour of the compiled kernels (``$LOTTERY_MARCH``; None where none ran), when and how long its
-    training (with its evaluations) ran."""
-    import torch
+    """What made one network: the commit, PyTorch (installed; imported only by the torch backend),
+    the CPU, the trainer (``backend``) and its path per layer, the build flavour of the compiled
+    kernels (``$LOTTERY_MARCH``; None where none ran), when and how long its training (with its
+    evaluations) ran."""
+    import sys
+    from importlib import metadata
 
+    try:
+        torch_version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        torch_version = None
+    torch = sys.modules.get("torch")  # the native trainer runs on one thread, without PyTorch
     return {
         **commit(),
-        "torch": torch.__version__,
+        "torch": torch.__version__ if torch else torch_version,
         "python": platform.python_version(),
         "machine": cpu(),
-        "threads": torch.get_num_threads(),
+        "threads": torch.get_num_threads() if backend == "torch" and torch else 1,
+        "backend": backend,
         "paths": dict(paths),
         "kernel_flavour": kernel_flavour,
         "started": started,

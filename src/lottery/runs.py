@@ -21,7 +21,7 @@ PathLike = str | os.PathLike
 
 # The columns: the experiment and replicate, the network's identity (lottery.desc.Network) with its
 # pruned fraction, each layer's remaining fraction, its results (TrainingResult.metrics), and the
-# path (sparse or dense) that trained each layer.
+# trainer (backend) and path (sparse, dense-nonblank or dense) that trained each layer.
 _REPLICATE_COLUMNS = tuple(recorded(Replicate(0, 0, 0)))
 FIXED_COLUMNS = (
     "experiment", "seed", *_REPLICATE_COLUMNS, *Network.SCHEDULE_COLUMNS,
@@ -55,7 +55,9 @@ def runs_table(metrics_files: Sequence[PathLike], experiment: str) -> str:
             row[column] = fraction
             if column not in layers:
                 layers.append(column)
-        for name, path in m.get("paths", {}).items():  # the trainer's path per layer
+        if "backend" in m and "backend" not in paths:  # the trainer that ran, then its path per layer
+            paths.insert(0, "backend")
+        for name, path in m.get("paths", {}).items():
             column = f"path_{name.removesuffix('.weight')}"
             row[column] = path
             if column not in paths:

@@ -1,4 +1,4 @@
-/* Kernels of the sparse training path (lottery.sparse_training): a pruned layer's surviving weights
+/* Kernels of the sparse training path (lottery.native): a pruned layer's surviving weights
  * as a blocked CSR matrix, activations stored tile-major with the examples as the inner, contiguous
  * dimension: a[(t * units + u) * TILE + l] is unit u of example t * TILE + l, lanes past the last
  * example kept zero. A training batch (up to 64 examples) is one tile; an evaluation set is many,
@@ -225,7 +225,7 @@ void lt_gather(const float *X, int64_t D, const int64_t *idx, int64_t B, const i
 }
 
 /* YT (out rows) = W XT (in rows) + bias, then ReLU where relu_out != 0, over ntiles tiles. W in
- * blocked CSR: the entries of input block k (lottery.sparse_training.BLOCK features) and output row
+ * blocked CSR: the entries of input block k (lottery.native.BLOCK features) and output row
  * o are rowptr[k * out + o] up to rowptr[k * out + o + 1] of (col, val). A block's rows of XT stay
  * in L1 while every output row reads them; each row's sum carries over from block to block. */
 void lt_forward(int64_t out, int64_t in, int64_t nblocks, const int32_t *rowptr, const int32_t *col,
@@ -547,4 +547,18 @@ void lt_adam(int64_t n, float *p, const float *g, float *m, float *v, double lr,
         v[i] = vi;
         p[i] = p[i] - step_size * mi / (__builtin_sqrtf(vi) / bc2_sqrt + e);
     }
+}
+
+/* Subnormal floats flushed to zero (FTZ) and read as zero (DAZ) on the calling thread where on != 0,
+ * IEEE arithmetic again where 0 (the trainer's mode: lottery.native); returns whether both were on.
+ * The MXCSR register of x86; elsewhere nothing is changed and 0 returned. */
+int32_t lt_set_flush(int32_t on) {
+#if defined(__x86_64__) || defined(__i386__)
+    const unsigned csr = __builtin_ia32_stmxcsr(), bits = 0x8040;
+    __builtin_ia32_ldmxcsr(on ? csr | bits : csr & ~bits);
+    return (csr & bits) == bits;
+#else
+    (void)on;
+    return 0;
+#endif
 }

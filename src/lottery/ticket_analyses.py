@@ -29,7 +29,7 @@ from lottery import data, pruning, variants
 from lottery.desc import Replicate
 from lottery.io import load_tensors, load_tensors_with_metadata, save_tensors, write_table
 from lottery.logs import log, step
-from lottery.training import as_evaluation_inputs, evaluate
+from lottery.torch_trainer import as_evaluation_inputs, evaluate
 
 PathLike = str | os.PathLike
 IMAGE_SIDE = 28

@@ -1,15 +1,18 @@
-"""The sparse training path against today's dense trainer and an autograd implementation."""
+"""The native trainer against the PyTorch reference trainer and a float64 autograd run."""
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from lottery import kernels, pruning
 from lottery.model import Architecture, glorot_normal_init, prunable
-from lottery.sparse_training import DENSE, NONBLANK, SPARSE, SparseTrainer, choose_paths
-from lottery.training import BatchOrder, MaskedTrainer, TrainingHparams, make_trainer, train
+from lottery.native import NONBLANK, SPARSE, NativeTrainer, choose_paths
+from lottery.order import BatchOrder
+from lottery.torch_trainer import MaskedTrainer
+from lottery.training import DENSE, TrainingHparams, make_trainer, train
 
 from .conftest import synthetic_data, with_background
 
@@ -30,7 +33,23 @@ def _masks(params, keep, seed=0):
 
 
 def _state(trainer):
-    return {k: v.double() for k, v in trainer.state_dict().items()}
+    return {k: torch.as_tensor(np.asarray(v)).double() for k, v in trainer.state_dict().items()}
+
+
+def _native(init, masks, data, hp, seed, paths=None):
+    """The native trainer (``paths``: each layer's, else :func:`choose_paths`')."""
+    if paths is None:
+        trainer, _ = make_trainer(init, masks, data, hp, seed)
+        assert isinstance(trainer, NativeTrainer)
+        return trainer
+    arrays = {n: t.numpy() for n, t in init.items()}
+    return NativeTrainer(
+        arrays, {n: m.numpy() for n, m in masks.items()}, data, hp, seed, paths, kernels.load()
+    )
+
+
+def _reference(init, masks, data, hp, seed):
+    return MaskedTrainer(init, masks, data, replace(hp, backend="torch"), seed)
 
 
 def _float64_reference(init, masks, data, hp, seed, steps):
@@ -41,7 +60,7 @@ def _float64_reference(init, masks, data, hp, seed, steps):
     opt = torch.optim.Adam(params.values(), lr=hp.learning_rate, eps=1e-8)
     order = BatchOrder(len(data.train_y), hp.batch_size, seed)
     for _ in range(steps):
-        idx = order.next()
+        idx = torch.from_numpy(order.next())
         a = data.train_x[idx].double()
         for i, layer in enumerate(names):
             a = F.linear(a, params[f"{layer}.weight"], params[f"{layer}.bias"])
@@ -62,16 +81,16 @@ def _max_diff(a, b):
     return max(float((a[k] - b[k]).abs().max()) for k in b)
 
 
-@pytest.mark.parametrize("keep", [0.3, 0.05], ids=["pruned", "heavily-pruned"])
+@pytest.mark.parametrize("keep", [1.0, 0.3, 0.05], ids=["dense", "pruned", "heavily-pruned"])
 @pytest.mark.parametrize("steps", [100, 1000])
-def test_sparse_path_agrees_with_dense_trainer_and_autograd(tiny_data, lib, keep, steps):
-    """Same θ0, mask and data order: both float32 paths within 1e-4 of a float64 autograd run after
-    100 steps and within 2e-3 after 1,000 (Adam amplifies rounding: its step is ~lr whatever the
-    gradient's size), and of each other."""
+def test_native_trainer_agrees_with_the_reference_and_autograd(tiny_data, lib, keep, steps):
+    """Same θ0, mask and data order: both float32 trainers within 1e-4 of a float64 autograd run
+    after 100 steps and within 2e-3 after 1,000 (Adam amplifies rounding: its step is ~lr whatever
+    the gradient's size), and of each other."""
     init = glorot_normal_init(ARCH, seed=7)
     masks = _masks(init, keep, seed=3)
-    sparse = SparseTrainer(init, masks, tiny_data, HP, 11, choose_paths(masks, 1.0, True), lib)
-    dense = MaskedTrainer(init, masks, tiny_data, HP, 11)
+    sparse = _native(init, masks, tiny_data, HP, 11)
+    dense = _reference(init, masks, tiny_data, HP, 11)
     sparse.run(steps)
     dense.run(steps)
     reference = _float64_reference(init, masks, tiny_data, HP, 11, steps)
@@ -84,37 +103,36 @@ def test_sparse_path_agrees_with_dense_trainer_and_autograd(tiny_data, lib, keep
         assert bool((s[name][mask == 0] == 0).all())
 
 
-def test_mixed_paths_agree_with_dense_trainer(tiny_data, lib):
-    """Some layers sparse, some dense (a masked dense matrix, the batch-inner layout)."""
+def test_a_dense_hidden_layer_is_the_csr_matrix_of_all_its_weights(tiny_data, lib):
     init = glorot_normal_init(ARCH, seed=2)
     masks = _masks(init, 0.4, seed=5)
     masks["fc2.weight"] = torch.ones_like(masks["fc2.weight"])
-    paths = {"fc1.weight": SPARSE, "fc2.weight": DENSE, "fc3.weight": DENSE}
-    sparse = SparseTrainer(init, masks, tiny_data, HP, 4, paths, lib)
-    dense = MaskedTrainer(init, masks, tiny_data, HP, 4)
+    sparse = _native(init, masks, tiny_data, HP, 4)
+    assert sparse.layers[1].path == SPARSE and len(sparse.layers[1].col) == masks["fc2.weight"].numel()
+    dense = _reference(init, masks, tiny_data, HP, 4)
     # 100 steps: at step 169 a pre-activation of 1e-7 puts a ReLU on its boundary, and rounding
     # decides which side (a flip, as between any two float32 implementations, not an error).
     sparse.run(100)
     dense.run(100)
     assert _max_diff(_state(sparse), _state(dense)) < 1e-5
-    assert bool((sparse.state_dict()["fc3.weight"][masks["fc3.weight"] == 0] == 0).all())
+    assert bool((_state(sparse)["fc3.weight"][masks["fc3.weight"] == 0] == 0).all())
 
 
-def test_sparse_path_is_bitwise_reproducible(tiny_data, lib):
+def test_native_trainer_is_bitwise_reproducible(tiny_data, lib):
     init = glorot_normal_init(ARCH, seed=1)
     masks = _masks(init, 0.2, seed=1)
     hp = replace(HP, iterations=300, eval_every=50)
     a, b = train(init, masks, tiny_data, hp, 5), train(init, masks, tiny_data, hp, 5)
     assert set(a.paths.values()) == {SPARSE}
-    assert all(torch.equal(a.params[n], b.params[n]) for n in a.params)
+    assert all(torch.equal(a.params[n], b.params[n]) for n in a.params)  # init's kind: torch
     assert a.curve == b.curve
 
 
-def test_evaluation_on_the_sparse_path_matches_the_dense_one(tiny_data, lib):
+def test_native_evaluation_matches_the_reference(tiny_data, lib):
     init = glorot_normal_init(ARCH, seed=3)
     masks = _masks(init, 0.3, seed=2)
-    sparse = SparseTrainer(init, masks, tiny_data, HP, 2, choose_paths(masks, 1.0, True), lib)
-    dense = MaskedTrainer(init, masks, tiny_data, HP, 2)
+    sparse = _native(init, masks, tiny_data, HP, 2)
+    dense = _reference(init, masks, tiny_data, HP, 2)
     got = sparse.evaluate(sparse.evaluation_inputs(tiny_data.test_x), tiny_data.test_y)
     want = dense.evaluate(dense.evaluation_inputs(tiny_data.test_x), tiny_data.test_y)
     assert got.accuracy == want.accuracy
@@ -125,31 +143,53 @@ def test_first_layer_reads_only_the_pixels_its_weights_read(tiny_data, lib):
     init = glorot_normal_init(ARCH, seed=3)
     masks = _masks(init, 0.3, seed=2)
     masks["fc1.weight"][:, [0, 5, 6]] = 0  # three inputs no surviving weight reads
-    trainer = SparseTrainer(init, masks, tiny_data, HP, 2, choose_paths(masks, 1.0, True), lib)
+    trainer = _native(init, masks, tiny_data, HP, 2)
     assert trainer.layers[0].inp == 17 and 5 not in trainer.pixels.tolist()
-    dense = MaskedTrainer(init, masks, tiny_data, HP, 2)
+    dense = _reference(init, masks, tiny_data, HP, 2)
     trainer.run(50)
     dense.run(50)
     assert _max_diff(_state(trainer), _state(dense)) < 1e-5
 
 
-def test_the_threshold_chooses_each_layers_path(tiny_data):
+def test_the_threshold_chooses_the_first_layers_path(tiny_data):
     init = glorot_normal_init(ARCH, seed=3)
     masks = {
-        "fc1.weight": _masks(init, 0.2)["fc1.weight"],
+        "fc1.weight": _masks(init, 0.6)["fc1.weight"],
         "fc2.weight": torch.ones(8, 16),
-        "fc3.weight": _masks(init, 0.6)["fc3.weight"],
+        "fc3.weight": _masks(init, 0.2)["fc3.weight"],
     }
-    assert choose_paths(masks, 0.5, True) == {"fc1.weight": SPARSE, "fc2.weight": DENSE, "fc3.weight": DENSE}
-    assert choose_paths(masks, 0.5, False) == dict.fromkeys(masks, DENSE)
-    result = train(init, masks, tiny_data, replace(HP, iterations=20, eval_every=10), 0)
-    assert result.paths == {"fc1.weight": SPARSE, "fc2.weight": DENSE, "fc3.weight": DENSE}
-    assert result.metrics()["paths"] == result.paths
-    off = train(init, masks, tiny_data, replace(HP, iterations=20, eval_every=10, sparse_max_density=0), 0)
-    assert set(off.paths.values()) == {DENSE}
+    assert choose_paths(masks, 0.5, True) == {
+        "fc1.weight": NONBLANK,
+        "fc2.weight": SPARSE,
+        "fc3.weight": SPARSE,
+    }
+    assert choose_paths(masks, 0.7, True) == dict.fromkeys(masks, SPARSE)
+    assert choose_paths(masks, 0.5, False) == dict.fromkeys(masks, SPARSE)  # no background value
+    hp = replace(HP, iterations=20, eval_every=10)
+    result = train(init, masks, with_background(tiny_data), hp, 0)
+    assert result.paths == {"fc1.weight": NONBLANK, "fc2.weight": SPARSE, "fc3.weight": SPARSE}
+    assert result.metrics()["paths"] == result.paths and result.metrics()["backend"] == "native"
+    reference = train(init, masks, tiny_data, replace(hp, backend="torch"), 0)
+    assert set(reference.paths.values()) == {DENSE} and reference.metrics()["backend"] == "torch"
+    assert reference.kernel_flavour is None
 
 
-def test_without_a_compiler_every_layer_trains_dense_and_says_so(tiny_data, monkeypatch, caplog, tmp_path):
+def test_numpy_in_numpy_out(tiny_data, lib):
+    """A job hands numpy arrays (no PyTorch imported) and gets numpy arrays back."""
+    init = glorot_normal_init(ARCH, seed=3)
+    masks = _masks(init, 0.3)
+    hp = replace(HP, iterations=20, eval_every=10)
+    arrays = train({n: t.numpy() for n, t in init.items()}, {n: m.numpy() for n, m in masks.items()},
+                   tiny_data, hp, 0)  # fmt: skip
+    tensors = train(init, masks, tiny_data, hp, 0)
+    for name, value in arrays.params.items():
+        assert isinstance(value, np.ndarray) and value.dtype == np.float32
+        assert np.array_equal(value, tensors.params[name].numpy())
+
+
+def test_without_a_compiler_the_reference_trainer_trains_and_says_so(
+    tiny_data, monkeypatch, caplog, tmp_path
+):
     monkeypatch.setenv("LOTTERY_CC", str(tmp_path / "no-such-compiler"))
     monkeypatch.setenv("LOTTERY_KERNEL_CACHE", str(tmp_path / "cache"))
     kernels.load.cache_clear()
@@ -160,7 +200,7 @@ def test_without_a_compiler_every_layer_trains_dense_and_says_so(tiny_data, monk
         masks = _masks(init, 0.1)
         trainer, paths = make_trainer(init, masks, tiny_data, HP, 0)
         assert isinstance(trainer, MaskedTrainer) and set(paths.values()) == {DENSE}
-        assert "sparse path unavailable (no C compiler" in caplog.text
+        assert "native trainer unavailable (no C compiler" in caplog.text
     finally:
         kernels.load.cache_clear()
 
@@ -197,14 +237,13 @@ def test_the_build_is_cached_per_cpu_and_source(monkeypatch, tmp_path):
         kernels.load.cache_clear()
 
 
-def test_batches_of_several_tiles_and_mixed_paths_agree_with_dense_trainer(tiny_data, lib):
-    """Batch 100: two tiles of 64 examples; a dense layer among sparse ones; evaluation alike."""
+def test_batches_of_several_tiles_agree_with_the_reference(tiny_data, lib):
+    """Batch 100: two tiles of 64 examples; evaluation alike."""
     init = glorot_normal_init(ARCH, seed=6)
     masks = _masks(init, 0.3, seed=4)
     hp = replace(HP, batch_size=100)
-    paths = {"fc1.weight": SPARSE, "fc2.weight": DENSE, "fc3.weight": SPARSE}
-    sparse = SparseTrainer(init, masks, tiny_data, hp, 8, paths, lib)
-    dense = MaskedTrainer(init, masks, tiny_data, hp, 8)
+    sparse = _native(init, masks, tiny_data, hp, 8)
+    dense = _reference(init, masks, tiny_data, hp, 8)
     assert sparse.ntiles == 2
     sparse.run(30)
     dense.run(30)
@@ -216,22 +255,22 @@ def test_batches_of_several_tiles_and_mixed_paths_agree_with_dense_trainer(tiny_
 
 
 @pytest.mark.parametrize("keep", [1.0, 0.7], ids=["dense", "pruned-dense"])
-def test_nonblank_first_layer_agrees_with_dense_trainer_and_autograd(tiny_data, lib, keep):
+def test_nonblank_first_layer_agrees_with_the_reference_and_autograd(tiny_data, lib, keep):
     """Inputs with a background value: a dense first layer reads only the other inputs."""
     data = with_background(tiny_data)
     init = glorot_normal_init(ARCH, seed=9)
     masks = _masks(init, keep, seed=2)
     hp = replace(HP, sparse_max_density=0.5)
     trainer, paths = make_trainer(init, masks, data, hp, 3)
-    assert paths == {"fc1.weight": NONBLANK, "fc2.weight": DENSE, "fc3.weight": DENSE}
-    dense = MaskedTrainer(init, masks, data, hp, 3)
+    assert paths == {"fc1.weight": NONBLANK, "fc2.weight": SPARSE, "fc3.weight": SPARSE}
+    dense = _reference(init, masks, data, hp, 3)
     trainer.run(100)
     dense.run(100)
     reference = _float64_reference(init, masks, data, hp, 3, 100)
     assert _max_diff(_state(trainer), reference) < 1e-4
     assert _max_diff(_state(trainer), _state(dense)) < 1e-4
     for name, mask in masks.items():
-        assert bool((trainer.state_dict()[name][mask == 0] == 0).all())
+        assert bool((_state(trainer)[name][mask == 0] == 0).all())
     got = trainer.evaluate(trainer.evaluation_inputs(data.val_x), data.val_y)
     want = dense.evaluate(dense.evaluation_inputs(data.val_x), data.val_y)
     assert got.accuracy == want.accuracy
@@ -245,21 +284,21 @@ def test_nonblank_first_layer_with_several_tiles(tiny_data, lib):
     hp = replace(HP, batch_size=100)
     trainer, paths = make_trainer(init, masks, data, hp, 1)
     assert paths["fc1.weight"] == NONBLANK and trainer.ntiles == 2
-    dense = MaskedTrainer(init, masks, data, hp, 1)
+    dense = _reference(init, masks, data, hp, 1)
     trainer.run(30)
     dense.run(30)
     assert _max_diff(_state(trainer), _state(dense)) < 1e-5
 
 
-def test_wide_layers_are_blocked_and_agree_with_dense_trainer(lib):
+def test_wide_layers_are_blocked_and_agree_with_the_reference(lib):
     """200 inputs: the first layer's weights in 4 blocks of inputs (lt_forward's blocked CSR)."""
     data = synthetic_data(dim=200)
     arch = Architecture(input_size=200, hidden=(64, 16), num_classes=4)
     init = glorot_normal_init(arch, seed=1)
     masks = _masks(init, 0.5, seed=3)
-    trainer = SparseTrainer(init, masks, data, HP, 2, choose_paths(masks, 1.0, True), lib)
+    trainer = _native(init, masks, data, HP, 2)
     assert trainer.layers[0].nblocks == 4 and trainer.layers[1].nblocks == 1
-    dense = MaskedTrainer(init, masks, data, HP, 2)
+    dense = _reference(init, masks, data, HP, 2)
     trainer.run(50)
     dense.run(50)
     assert _max_diff(_state(trainer), _state(dense)) < 1e-5
