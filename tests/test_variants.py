@@ -1,10 +1,12 @@
+import numpy as np
 import pytest
 import torch
 
 from lottery import model, pruning
 from lottery.desc import Network, Replicate, Schedule
 from lottery.io import save_tensors
-from lottery.training import MaskedTrainer, TrainingHparams, train
+from lottery.torch_trainer import MaskedTrainer
+from lottery.training import TrainingHparams, train
 from lottery.variants import REGISTRY, random_mask_seed, random_masks
 
 ARCH = model.Architecture(input_size=20, hidden=(16, 8), num_classes=4)
@@ -42,7 +44,7 @@ def test_rewound_training_resumes_the_data_order(tiny_data):
     reference = MaskedTrainer(init, dense, tiny_data, hp, data_order_seed=3).order
     for _ in range(20):
         reference.next()
-    assert torch.equal(order.next(), reference.next())
+    assert np.array_equal(np.asarray(order.next()), np.asarray(reference.next()))
 
 
 def test_random_pruning_matches_ticket_counts_not_its_mask(tmp_path):
@@ -58,13 +60,40 @@ def test_random_pruning_matches_ticket_counts_not_its_mask(tmp_path):
     r2 = random_masks([tmp_path / "t1.safetensors", tmp_path / "t2.safetensors"], replicate, schedule.name)
     assert pruning.kept_counts(r1) == pruning.kept_counts(ticket1)
     assert pruning.kept_counts(r2) == pruning.kept_counts(ticket2)
-    assert any(not torch.equal(r2[n], ticket2[n]) for n in r2)
+    assert all(type(r2[n]) is np.ndarray and r2[n].dtype == np.float32 for n in r2)
+    assert any(not np.array_equal(r2[n], ticket2[n].numpy()) for n in r2)
     assert all(bool((r2[n] <= r1[n]).all()) for n in r2)  # round 2 prunes round 1's survivors
     # Deterministic given the seeds, different for another replicate.
     again = random_masks([tmp_path / "t1.safetensors"], replicate, schedule.name)
-    assert all(torch.equal(again[n], r1[n]) for n in r1)
+    assert all(np.array_equal(again[n], r1[n]) for n in r1)
     other = random_masks([tmp_path / "t1.safetensors"], Replicate(3, 3, 0), schedule.name)
-    assert any(not torch.equal(other[n], r1[n]) for n in r1)
+    assert any(not np.array_equal(other[n], r1[n]) for n in r1)
+
+
+def test_random_masks_are_those_drawn_on_tensors(tmp_path):
+    """Random pruning of the masks read as numpy arrays keeps the weights it kept when the masks were
+    tensors: each round's scores drawn by PyTorch's generator, its seed as before."""
+    weights = model.prunable(model.glorot_normal_init(ARCH, seed=2))
+    ticket1 = pruning.next_masks(weights, pruning.dense_masks(weights), SCHEDULE, 1)
+    ticket2 = pruning.next_masks(weights, ticket1, SCHEDULE, 2)
+    paths = [tmp_path / "t1.safetensors", tmp_path / "t2.safetensors"]
+    save_tensors(paths[0], ticket1)
+    save_tensors(paths[1], ticket2)
+    replicate = Replicate(1, 1, 0)
+    for draw in (1, 2):
+        got = random_masks(paths, replicate, SCHEDULE.name, draw)
+        expected = pruning.dense_masks(ticket1)  # tensors throughout, as random_masks had them
+        for round_, ticket in enumerate((ticket1, ticket2), start=1):
+            seed = random_mask_seed(replicate, SCHEDULE.name, round_, draw)
+            expected = pruning.prune_random(
+                expected, pruning.kept_counts(ticket), torch.Generator().manual_seed(seed)
+            )
+        assert all(np.array_equal(got[n], expected[n].numpy()) for n in expected)
+
+
+def test_only_random_pruning_draws_with_pytorch():
+    """A control job imports PyTorch only where its variant draws with PyTorch's generator."""
+    assert {name for name, v in REGISTRY.items() if v.uses_torch} == {"random"}
 
 
 def test_reinit_draws_other_weights_from_the_same_initialiser():
@@ -106,7 +135,8 @@ def test_each_variant_records_its_seed_or_point(tmp_path):
     assert rewind.network.identity()["rewind_iteration"] == 100 and rewind.start_iteration == 100
     assert rewind.network.identity()["requested_ratio"] == 0.5
     for prepared in (reinit, rewind):
-        assert all(torch.equal(prepared.masks[n], mask[n]) for n in mask)
+        assert all(np.array_equal(prepared.masks[n], mask[n].numpy()) for n in mask)
+        assert all(type(prepared.masks[n]) is np.ndarray for n in mask)  # read without PyTorch
 
 
 def test_each_draw_is_its_own_network_with_its_own_seeds(tmp_path):
@@ -131,7 +161,7 @@ def test_each_draw_is_its_own_network_with_its_own_seeds(tmp_path):
     b = REGISTRY["random"].prepare(files, ticket, replicate, {"draw": "2"})
     assert a.network.mask_seed != b.network.mask_seed and b.network.draw == 2
     assert pruning.kept_counts(a.masks) == pruning.kept_counts(b.masks) == pruning.kept_counts(mask)
-    assert any(not torch.equal(a.masks[n], b.masks[n]) for n in a.masks)
+    assert any(not np.array_equal(a.masks[n], b.masks[n]) for n in a.masks)
     assert a.network.mask_seed == random_mask_seed(replicate, SCHEDULE.name, 2)  # draw 1: as before draws
 
 

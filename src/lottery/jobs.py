@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lottery import fetch, owner, record, runs
+from lottery import owner, record, runs
 from lottery.desc import Architecture, Network, Replicate, TrainingHparams, from_params, network_from_params
 from lottery.logs import Explained, log, setup_logging
 
@@ -74,6 +74,8 @@ class Job:
 def fetch_dataset(job: Job) -> None:
     """Fetch and verify the dataset's IDX files (``params["sources"]``: the offline folder or the
     mirrors, set by the script from the config)."""
+    from lottery import fetch
+
     p = job.params
     fetch.fetch_dataset(job.output, p["files"], p["sources"], p["retries"], p["timeout"])
 
@@ -332,6 +334,29 @@ WITHOUT_TORCH = frozenset(
         "replicate_record",
     }
 )
+# Jobs that train a network: they import PyTorch only for its backend (``training.backend: torch``)
+# or for a control variant's random draw (:attr:`lottery.variants.Variant.uses_torch`).
+TRAINING = frozenset(
+    {"train_dense", "train_ticket", "train_control", "rewind_point", "train_instability_copy"}
+)
+
+
+def uses_torch(name: str, job: Job) -> bool:
+    """Whether the job ``name`` imports PyTorch (then :meth:`Job.start` pins its threads)."""
+    if name in WITHOUT_TORCH:
+        return False
+    if name not in TRAINING:
+        return True
+    try:
+        backend = getattr(job.hparams, "backend", "native")
+    except (KeyError, TypeError, ValueError):  # the job itself says what is wrong, in its log
+        return True
+    if backend != "native":
+        return True
+    from lottery.variants import REGISTRY
+
+    variant = REGISTRY.get(str(job.params.get("variant", "")))
+    return variant is not None and variant.uses_torch
 
 
 def run(name: str, description: Mapping[str, Any]) -> None:
@@ -339,7 +364,7 @@ def run(name: str, description: Mapping[str, Any]) -> None:
     if name not in JOBS:
         raise ValueError(f"unknown job {name!r}: expected one of {sorted(JOBS)}")
     job = Job(**description)
-    job.start(uses_torch=name not in WITHOUT_TORCH)
+    job.start(uses_torch=uses_torch(name, job))
     started, cpu_started = time.perf_counter(), time.process_time()
     watching = owner.watch()
     try:

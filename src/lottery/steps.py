@@ -1,4 +1,10 @@
-"""The workflow's steps that need PyTorch, one function per rule, from input files to output files.
+"""The workflow's steps that read and write networks, one function per rule, from input files to
+output files.
+
+Training steps read their files as numpy arrays and import no PyTorch (a job starts at once):
+:mod:`lottery.training` hands the arrays to the backend ``training.backend`` names, which imports
+PyTorch only for the ``torch`` reference trainer. Decoding the data, splitting it, drawing θ0 and the
+random controls' draws import PyTorch, whose generators they reproduce bit for bit.
 
 Each takes the experiment's typed pieces (:mod:`lottery.desc`) whole, as the rule's job hands them
 over (:mod:`lottery.jobs`); the control variants' own parts are in :mod:`lottery.variants`, the runs
@@ -12,14 +18,13 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-import torch
+import numpy as np
 
 from lottery import data, model, provenance, pruning, variants
 from lottery.desc import Architecture, Network, Replicate, TrainingHparams, recorded
-from lottery.io import load_tensors, save_tensors, write_json, write_text
+from lottery.io import load_arrays, load_tensors, save_tensors, write_json, write_text
 from lottery.logs import log, step
 from lottery.runs import csv_text
-from lottery.training import make_trainer, train
 
 PathLike = str | os.PathLike
 CURVE_COLUMNS = ("iteration", "train_loss", "val_loss", "val_acc", "test_loss", "test_acc")
@@ -58,11 +63,11 @@ def initialise(arch: Architecture, seed: int, out: PathLike) -> None:
 
 def prune(
     weights: PathLike, previous_mask: PathLike, ticket: Network, out: PathLike
-) -> dict[str, torch.Tensor]:
+) -> dict[str, np.ndarray]:
     """The ticket round's mask from the previous round's trained weights and mask."""
-    trained = model.prunable(load_tensors(weights))
+    trained = model.prunable(load_arrays(weights))
     masks = pruning.next_masks(
-        trained, load_tensors(previous_mask), ticket.schedule, ticket.round, ticket.method
+        trained, load_arrays(previous_mask), ticket.schedule, ticket.round, ticket.method
     )
     metadata = {"schedule": ticket.schedule.name, "round": ticket.round, "method": ticket.method}
     save_tensors(out, masks, metadata=metadata)
@@ -88,9 +93,9 @@ def train_ticket_round(
     """One pruning round: prune the previous round's network (the dense one for one-shot schedules),
     rewind to θ0, train."""
     masks = prune(previous_weights, previous_mask, ticket, outputs["mask"])
-    tensor_data = data.load_tensor_data(dataset, split)
+    array_data = data.load_array_data(dataset, split)
     return train_and_save(
-        load_tensors(init), masks, tensor_data, hparams, replicate, ticket, _without_mask(outputs)
+        load_arrays(init), masks, array_data, hparams, replicate, ticket, _without_mask(outputs)
     )
 
 
@@ -109,10 +114,10 @@ def train_dense(
     outputs: Mapping[str, PathLike],
 ) -> dict[str, Any]:
     """Round 0: the dense network trained from θ0 (its all-ones mask written for round 1)."""
-    params = load_tensors(init)
+    params = load_arrays(init)
     masks = pruning.dense_masks(model.prunable(params))
-    tensor_data = data.load_tensor_data(dataset, split)
-    return train_and_save(params, masks, tensor_data, hparams, replicate, Network(), outputs)
+    array_data = data.load_array_data(dataset, split)
+    return train_and_save(params, masks, array_data, hparams, replicate, Network(), outputs)
 
 
 @step
@@ -138,7 +143,7 @@ def train_control(
         }
         save_tensors(outputs["mask"], prepared.masks, metadata=metadata)
     return train_and_save(
-        load_tensors(prepared.init), prepared.masks, data.load_tensor_data(dataset, split), hparams,
+        load_arrays(prepared.init), prepared.masks, data.load_array_data(dataset, split), hparams,
         replicate, prepared.network, _without_mask(outputs), prepared.start_iteration,
     )  # fmt: skip
 
@@ -161,7 +166,7 @@ def train_instability_copy(
     and trained to the end; copy "a" with the replicate's data order (the order the network itself was
     trained with), copy "b" with :attr:`Replicate.second_copy_data_order_seed`."""
     if variant == "ticket":
-        init, masks = inputs["init"], load_tensors(inputs["mask"])
+        init, masks = inputs["init"], load_arrays(inputs["mask"])
         network = ticket or Network()
     else:
         assert ticket is not None, "a control of the dense network"
@@ -173,16 +178,16 @@ def train_instability_copy(
         replicate = replace(replicate, data_order_seed=replicate.second_copy_data_order_seed)
     elif copy != "a":
         raise ValueError(f"copy must be 'a' or 'b', got {copy!r}")
-    tensor_data = data.load_tensor_data(dataset, split)
+    array_data = data.load_array_data(dataset, split)
     return train_and_save(
-        load_tensors(init), masks, tensor_data, hparams, replicate, network, outputs, iteration
+        load_arrays(init), masks, array_data, hparams, replicate, network, outputs, iteration
     )
 
 
 def train_and_save(
-    params: dict[str, torch.Tensor],
-    masks: dict[str, torch.Tensor],
-    tensor_data: data.TensorData,
+    params: dict[str, np.ndarray],
+    masks: dict[str, np.ndarray],
+    array_data: data.ArrayData,
     hparams: TrainingHparams,
     replicate: Replicate,
     network: Network,
@@ -194,8 +199,10 @@ def train_and_save(
     code and time made it, :mod:`lottery.provenance`). The metrics hold the network's identity, the
     replicate's seeds and the recorded hyperparameters (:func:`lottery.desc.recorded`). Returns the
     metrics."""
+    from lottery.training import train
+
     stopwatch = provenance.Stopwatch()
-    result = train(params, masks, tensor_data, hparams, replicate.data_order_seed, start_iteration)
+    result = train(params, masks, array_data, hparams, replicate.data_order_seed, start_iteration)
     kept = pruning.weights_remaining(masks)
     metrics = {
         **network.identity(),
@@ -239,10 +246,12 @@ def rewind_point(
     """θk: the dense network after ``iteration`` iterations - bitwise the dense run's weights then,
     since training is deterministic (the same trainer and paths as the dense run's), so rewinding
     points can be added without retraining round 0."""
-    params = load_tensors(init)
+    from lottery.training import make_trainer
+
+    params = load_arrays(init)
     masks = pruning.dense_masks(model.prunable(params))
     trainer, _ = make_trainer(
-        params, masks, data.load_tensor_data(dataset, split), hparams, replicate.data_order_seed
+        params, masks, data.load_array_data(dataset, split), hparams, replicate.data_order_seed
     )
     trainer.run(iteration)
     save_tensors(out, trainer.state_dict(), metadata={"iteration": iteration})

@@ -6,8 +6,9 @@ training needs besides the data (the rules generate one ``train_<name>`` rule pe
 those files (:meth:`Variant.prepare`, run in the training job). Adding a variant is one entry here,
 its switch in the config schema, and the regenerated key table of ``config/README.md``.
 
-Importing this module imports no PyTorch (the workflow reads it when it builds the DAG); the
-functions that make the networks import it when they run.
+Importing this module imports no PyTorch (the workflow reads it when it builds the DAG), and nor
+does preparing a variant that draws nothing at random (its files are read as numpy arrays); random
+pruning imports it to draw its masks (:attr:`Variant.uses_torch`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from lottery.desc import Network, Replicate, derived_seed
 
 if TYPE_CHECKING:
-    import torch
+    import numpy as np
 
 PathLike = str | os.PathLike
 
@@ -43,7 +44,7 @@ class Prepared:
     """What a control trains: weights to rewind to, the mask, and where training starts."""
 
     init: PathLike
-    masks: dict[str, torch.Tensor]
+    masks: dict[str, np.ndarray]
     network: Network
     start_iteration: int = 0
 
@@ -62,6 +63,8 @@ class Variant:
     # Random (reinit, random pruning): ``variants.draws.<name>`` networks per ticket, each its own
     # folder (:func:`draw_directory`), seeds and row; the analyses average them within a seed.
     drawn: bool = False
+    # :attr:`prepare` draws with PyTorch's generator (random pruning), so that its job imports PyTorch
+    uses_torch: bool = False
 
 
 def draw_directory(directory: str, draw: int | str) -> str:
@@ -88,11 +91,11 @@ def _ticket_mask(paths: ControlInputs) -> str:
 def _prepare_reinit(inputs, ticket: Network, replicate: Replicate, wildcards) -> Prepared:
     """The ticket's mask on weights drawn afresh (:meth:`Replicate.reinit_draw_seed`: seed init +
     controls_offset for the first draw)."""
-    from lottery.io import load_tensors
+    from lottery.io import load_arrays
 
     draw = draw_of(wildcards)
     network = replace(ticket, variant="reinit", reinit_seed=replicate.reinit_draw_seed(draw), draw=draw)
-    return Prepared(inputs["init"], load_tensors(inputs["mask"]), network)
+    return Prepared(inputs["init"], load_arrays(inputs["mask"]), network)
 
 
 def random_mask_seed(replicate: Replicate, schedule: str, round_: int, draw: int = 1) -> int:
@@ -103,20 +106,21 @@ def random_mask_seed(replicate: Replicate, schedule: str, round_: int, draw: int
 
 def random_masks(
     ticket_masks: Sequence[PathLike], replicate: Replicate, schedule: str, draw: int = 1
-) -> dict[str, torch.Tensor]:
+) -> dict[str, np.ndarray]:
     """Random pruning up to round k = ``len(ticket_masks)``: each round keeps as many weights per
     layer as the ticket's mask of that round, chosen at random among the previous random round's
     survivors. Random choices need no trained weights, so the rounds are replayed in one go (each
-    round with its own seed, each draw its own chain) and no intermediate network is trained."""
+    round with its own seed, each draw its own chain) and no intermediate network is trained. The
+    scores are drawn by PyTorch's generator (the masks are numpy arrays)."""
     import torch
 
     from lottery import pruning
-    from lottery.io import load_tensors
+    from lottery.io import load_arrays
 
-    masks = pruning.dense_masks(load_tensors(ticket_masks[0]))
+    masks = pruning.dense_masks(load_arrays(ticket_masks[0]))
     for round_, path in enumerate(ticket_masks, start=1):
         generator = torch.Generator().manual_seed(random_mask_seed(replicate, schedule, round_, draw))
-        masks = pruning.prune_random(masks, pruning.kept_counts(load_tensors(path)), generator)
+        masks = pruning.prune_random(masks, pruning.kept_counts(load_arrays(path)), generator)
     return masks
 
 
@@ -131,11 +135,11 @@ def _prepare_random(inputs, ticket: Network, replicate: Replicate, wildcards) ->
 
 def _prepare_rewind(inputs, ticket: Network, replicate: Replicate, wildcards) -> Prepared:
     """The ticket's mask, survivors reset to θk (the dense network after k iterations)."""
-    from lottery.io import load_tensors
+    from lottery.io import load_arrays
 
     k = int(wildcards["iteration"])
     network = replace(ticket, variant="rewind", rewind_iteration=k)
-    return Prepared(inputs["init"], load_tensors(inputs["mask"]), network, start_iteration=k)
+    return Prepared(inputs["init"], load_arrays(inputs["mask"]), network, start_iteration=k)
 
 
 def _drawn_folders(name: str) -> Callable[[Mapping[str, Any]], list[str]]:
@@ -177,6 +181,7 @@ REGISTRY: dict[str, Variant] = {
             prepare=_prepare_random,
             writes_mask=True,
             drawn=True,
+            uses_torch=True,
         ),
         Variant(
             name="rewind",

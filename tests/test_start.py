@@ -1,0 +1,110 @@
+"""A training job starts at once: it imports no PyTorch (seconds of a job's start) where its backend
+is the native trainer and it draws nothing with PyTorch's generators (lottery.jobs.uses_torch)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lottery import jobs, kernels, model, steps
+from lottery.desc import Network, Replicate, Schedule, to_params
+from lottery.fetch import MNIST_FILES
+
+from .conftest import SAMPLE
+
+MODULES = ("steps", "jobs", "data", "io", "pruning", "order", "model", "variants")
+
+
+def test_the_training_jobs_modules_import_no_pytorch():
+    imports = "; ".join(f"import lottery.{name}" for name in MODULES)
+    code = f"import sys; {imports}; assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _job(params: dict, variant: str | None = None) -> jobs.Job:
+    return jobs.Job(input={}, output={}, params=params | ({"variant": variant} if variant else {}))
+
+
+def test_which_jobs_import_pytorch():
+    native, reference = {"training": {}}, {"training": {"backend": "torch"}}
+    for name in jobs.TRAINING:
+        assert not jobs.uses_torch(name, _job(native))
+        assert jobs.uses_torch(name, _job(reference))
+    for variant in ("reinit", "rewind", "ticket"):
+        assert not jobs.uses_torch("train_control", _job(native, variant))
+        assert not jobs.uses_torch("train_instability_copy", _job(native, variant))
+    assert jobs.uses_torch("train_control", _job(native, "random"))  # its masks are PyTorch's draws
+    assert jobs.uses_torch("train_instability_copy", _job(native, "random"))
+    for name in ("decode_dataset", "split_dataset", "initialise", "replicate_supermasks"):
+        assert jobs.uses_torch(name, _job(native))  # PyTorch's generators, the analyses' tensors
+    assert not jobs.uses_torch("fetch_dataset", _job(native))
+    # params the job cannot read: PyTorch's threads pinned all the same; the job says what is wrong
+    assert jobs.uses_torch("train_dense", _job({"training": {"no_such_key": 1}}))
+
+
+TRAINING = {"iterations": 40, "eval_every": 20, "test_every": 20}
+REPLICATE = Replicate(1, 1, 0)
+EXTENSIONS = {"weights": ".safetensors", "mask": ".safetensors", "metrics": ".json", "curve": ".csv"}
+TICKET = Network.ticket(Schedule(rate=0.2, rounds=2), 1, "layerwise")
+
+
+def test_training_jobs_run_without_pytorch(tmp_path):
+    """The dense network, a ticket round, a rewinding point, the controls that draw nothing and an
+    instability copy, one after the other in one process as their rules run them: no PyTorch."""
+    if kernels.load() is None:
+        pytest.skip(f"the native trainer's kernels cannot be built here ({kernels.unavailable_reason})")
+    inputs = {k: str(tmp_path / f"{k}.safetensors") for k in ("init", "dataset", "split", "reinit")}
+    steps.decode_dataset({k: SAMPLE / name for k, (name, _) in MNIST_FILES.items()}, inputs["dataset"])
+    steps.split_dataset(inputs["dataset"], 200, 0, inputs["split"], model.Architecture(), 60)
+    steps.initialise(model.Architecture(), 1, inputs["init"])
+    steps.initialise(model.Architecture(), REPLICATE.reinit_seed, inputs["reinit"])
+    data = {"dataset": inputs["dataset"], "split": inputs["split"]}
+    params = {"training": TRAINING, "replicate": to_params(REPLICATE)}
+    outputs = ("weights", "mask", "metrics", "curve")
+
+    def out(name: str, keys: tuple[str, ...] = outputs) -> dict[str, str]:
+        folder = tmp_path / name
+        folder.mkdir()
+        return {key: str(folder / f"{key}{EXTENSIONS[key]}") for key in keys}
+
+    dense, ticket = out("dense"), out("ticket")
+    ticket_mask = ticket["mask"]
+    runs = [
+        ("train_dense", {"input": {"init": inputs["init"], **data}, "output": dense, "params": params}),
+        ("train_ticket", {
+            "input": {"init": inputs["init"], "previous_weights": dense["weights"],
+                      "previous_mask": dense["mask"], **data},
+            "output": ticket, "params": params | {"network": to_params(TICKET)},
+        }),
+        ("rewind_point", {
+            "input": {"init": inputs["init"], **data}, "output": {"theta": str(tmp_path / "theta-20.safetensors")},
+            "params": params, "wildcards": {"iteration": "20"},
+        }),
+        ("train_control", {
+            "input": {"init": inputs["reinit"], "mask": ticket_mask, **data},
+            "output": out("reinit", ("weights", "metrics", "curve")),
+            "params": params | {"network": to_params(TICKET), "variant": "reinit"},
+        }),
+        ("train_control", {
+            "input": {"init": str(tmp_path / "theta-20.safetensors"), "mask": ticket_mask, **data},
+            "output": out("rewind", ("weights", "metrics", "curve")),
+            "params": params | {"network": to_params(TICKET), "variant": "rewind"},
+            "wildcards": {"iteration": "20"},
+        }),
+        ("train_instability_copy", {
+            "input": {"init": inputs["init"], "mask": ticket_mask, **data},
+            "output": out("copy", ("weights", "metrics", "curve")),
+            "params": params | {"network": to_params(TICKET), "variant": "ticket", "iteration": 20, "twin": "b"},
+        }),
+    ]  # fmt: skip
+    code = "; ".join(
+        ["import sys", "from lottery import jobs"]
+        + [f"jobs.run({name!r}, {description!r})" for name, description in runs]
+        + ["assert 'torch' not in sys.modules, 'torch imported'"]
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    written = [path for _, description in runs for path in description["output"].values()]
+    assert all(Path(path).is_file() for path in written)
