@@ -348,7 +348,7 @@ def uses_torch(name: str, job: Job) -> bool:
     if name not in TRAINING:
         return True
     try:
-        backend = getattr(job.hparams, "backend", "native")
+        backend = job.hparams.backend
     except (KeyError, TypeError, ValueError):  # the job itself says what is wrong, in its log
         return True
     if backend != "native":
