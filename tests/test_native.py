@@ -325,3 +325,20 @@ def test_compact_adam_is_torchs_fused_adam(lib):
                            weight_decay=0.0, eps=6e-7, amsgrad=False, maximize=False)  # fmt: skip
     torch.testing.assert_close(v_c, v_t, rtol=1e-6, atol=0)
     torch.testing.assert_close(p_c, p_t, rtol=1e-6, atol=1e-9)
+
+
+def test_the_reference_trainer_takes_numpy_data_as_jobs_hand_it(tiny_data):
+    """A job hands numpy arrays and ArrayData whatever the backend."""
+    from lottery.data import ArrayData
+
+    init = glorot_normal_init(ARCH, seed=3)
+    masks = _masks(init, 0.3)
+    fields = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
+    arrays = ArrayData(**{f: getattr(tiny_data, f).numpy() for f in fields}, background=None)
+    hp = replace(HP, iterations=20, eval_every=10, backend="torch")
+    got = train(
+        {n: t.numpy() for n, t in init.items()}, {n: m.numpy() for n, m in masks.items()}, arrays, hp, 0
+    )
+    want = train(init, masks, tiny_data, hp, 0)
+    assert got.backend == "torch" and isinstance(got.params["fc1.weight"], np.ndarray)
+    assert all(np.array_equal(got.params[n], want.params[n].numpy()) for n in want.params)

@@ -220,7 +220,7 @@ def train_and_save(
     write_json(outputs["metrics"], metrics)
     if "provenance" in outputs:
         made = provenance.network_provenance(
-            stopwatch.started, stopwatch.seconds, result.paths, result.kernel_flavour
+            stopwatch.started, stopwatch.seconds, result.paths, result.kernel_flavour, result.backend
         )
         write_json(outputs["provenance"], made)
     log.info(

@@ -193,6 +193,8 @@ def train(
     trainer, paths = make_trainer(
         init, masks, data, hparams, data_order_seed, start_iteration, flush_denormals
     )
+    if backend_of(trainer) == TORCH:
+        data = trainer.data  # the data as the reference trainer holds them (tensors)
     val_x = trainer.evaluation_inputs(data.val_x)
     test_x = trainer.evaluation_inputs(data.test_x)
     best_flat = trainer.flat_copy()
