@@ -59,28 +59,32 @@ def test_train_speed_report_ratios_and_determinism():
     assert "2 distinct final-weight digest(s)" in text and "NOT identical" in text
 
 
-def test_sparse_speed_report_ratios_and_projected_seed():
+def test_sparse_speed_report_ratios_targets_and_projected_seed():
     speed = _load("sparse_speed")
 
     def result(step_us, val_ms, paths):
         return [{"step_us": step_us, "val_ms": val_ms, "test_ms": 2 * val_ms, "paths": paths}] * 2
 
-    sparse = {"fc1.weight": "sparse", "fc2.weight": "sparse", "fc3.weight": "dense"}
+    native = {"fc1.weight": "dense-nonblank", "fc2.weight": "sparse", "fc3.weight": "sparse"}
     raw = {}
     for r in range(21):
-        raw[f"{r}/dense"] = result(1000.0, 10.0, dict.fromkeys(sparse, "dense"))
-        raw[f"{r}/sparse"] = result(
-            250.0 if r else 1000.0, 5.0, sparse if r else dict.fromkeys(sparse, "dense")
-        )
+        raw[f"{r}/dense"] = result(1000.0, 10.0, dict.fromkeys(native, "dense"))
+        raw[f"{r}/native"] = result(250.0 if r else 900.0, 5.0 if r else 12.0, native)
     text = speed.report(raw, Namespace(rounds=list(range(21)), all_rows=False))
-    assert "| 7 | 21.1% | fc1, fc2 | 1000 | 250 | 0.250 | ≤ 0.6 (floor 0.8) | 10.0 / 5.0 |" in text
-    assert "| 0 | 100.0% | none |" in text and "| 1 | " not in text  # only the rounds shown
+    shown = "fc1 dense-nonblank, fc2 sparse, fc3 sparse"
+    assert f"| 7 | 21.1% | {shown} | 1000 | 250 | 0.250 | ≤ 0.5 | 10.0 / 5.0 |" in text
+    assert f"| 0 | 100.0% | {shown} | 1000 | 900 | 0.900 | ≤ 0.8 (not met) | 10.0 / 12.0 (slower) |" in text
+    assert "| 0.250 | ≤ 0.2 (not met) |" in text  # round 18
+    assert "| 4 | " not in text  # only the rounds shown
+    assert (
+        "Step targets met at 19 of 21 rounds; validation pass no slower than the reference's at 20 of 21"
+        in text
+    )
     # A training: 50,000 steps, 500 validation passes, 500 test passes at the test-curve rounds
     # (0, 3, 7, 12, 15, 18), else 2; rounds 1-20 four trainings each (5 of them test-curve rounds).
     dense = (50 + 5 + 10) + 4 * (15 * (50 + 5 + 0.04) + 5 * (50 + 5 + 10))
-    sparse = (50 + 2.5 + 5) + 4 * (15 * (12.5 + 2.5 + 0.02) + 5 * (12.5 + 2.5 + 5))
-    assert f"speed-up: {dense / sparse:.2f}x" in text
-    assert "Largest ratio where a layer is on the sparse path: 0.250" in text
+    fast = (45 + 6 + 12) + 4 * (15 * (12.5 + 2.5 + 0.02) + 5 * (12.5 + 2.5 + 5))
+    assert f"speed-up: {dense / fast:.2f}x (target ≥ 2.5)" in text
 
 
 def test_sparse_step_profile_times_every_call_of_a_step(tiny_data):

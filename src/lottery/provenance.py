@@ -100,6 +100,24 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def installed_torch_version() -> str | None:
+    """PyTorch's ``__version__`` (e.g. ``2.14.1+cu130``) read from its ``version.py``, without
+    importing it (seconds); None where it is not installed."""
+    import re
+    from importlib.util import find_spec
+
+    spec = find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        version = Path(folder) / "version.py"
+        if version.is_file():
+            found = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", version.read_text(), re.MULTILINE)
+            if found:
+                return found[1]
+    return None
+
+
 def network_provenance(
     started: str,
     seconds: float,
@@ -112,16 +130,14 @@ def network_provenance(
     kernels (``$LOTTERY_MARCH``; None where none ran), when and how long its training (with its
     evaluations) ran."""
     import sys
-    from importlib import metadata
 
-    try:
-        torch_version = metadata.version("torch")
-    except metadata.PackageNotFoundError:
-        torch_version = None
+    import numpy
+
     torch = sys.modules.get("torch")  # the native trainer runs on one thread, without PyTorch
     return {
         **commit(),
-        "torch": torch.__version__ if torch else torch_version,
+        "torch": torch.__version__ if torch else installed_torch_version(),
+        "numpy": numpy.__version__,
         "python": platform.python_version(),
         "machine": cpu(),
         "threads": torch.get_num_threads() if backend == "torch" and torch else 1,
