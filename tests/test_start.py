@@ -3,6 +3,7 @@ is the native trainer and it draws nothing with PyTorch's generators (lottery.jo
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -108,3 +109,24 @@ def test_training_jobs_run_without_pytorch(tmp_path):
     subprocess.run([sys.executable, "-c", code], check=True)
     written = [path for _, description in runs for path in description["output"].values()]
     assert all(Path(path).is_file() for path in written)
+
+
+def test_a_process_knows_how_long_ago_it_started():
+    code = (
+        "import time; time.sleep(0.3); from lottery.logs import seconds_since_process_start as s; print(s())"
+    )
+    done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert 0.3 <= float(done.stdout) < 3600  # the clock's tick is 10 ms; no upper bound on a slow day
+
+
+def test_training_logs_when_its_first_step_came(tiny_data, caplog):
+    from lottery.desc import TrainingHparams
+    from lottery.training import train
+
+    init = model.glorot_normal_init(model.Architecture(input_size=20, hidden=(16, 8), num_classes=4), 1)
+    masks = {n: (w != 0).float() for n, w in model.prunable(init).items()}
+    with caplog.at_level("INFO", logger="lottery"):
+        train(init, masks, tiny_data, TrainingHparams(iterations=2, eval_every=1, batch_size=20), 0)
+    assert re.search(
+        r"first training step \d+\.\d\d s after the process started \((native|torch) trainer\)", caplog.text
+    )

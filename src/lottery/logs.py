@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import time
+from pathlib import Path
 
 log = logging.getLogger("lottery")
 
@@ -30,6 +31,17 @@ def setup_logging(path: str | os.PathLike | None) -> None:
             sys.__excepthook__(kind, error, traceback)
 
         sys.excepthook = excepthook
+
+
+def seconds_since_process_start() -> float | None:
+    """Wall seconds since this process started (Linux: ``/proc``, to 10 ms), None elsewhere: what a
+    job spends before its work (interpreter start, imports)."""
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])  # field 22
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
 
 
 def step(function):

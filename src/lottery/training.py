@@ -34,7 +34,7 @@ import numpy as np
 
 from lottery import kernels
 from lottery.desc import TrainingHparams
-from lottery.logs import log
+from lottery.logs import log, seconds_since_process_start
 
 NATIVE, TORCH = "native", "torch"
 DENSE = "dense"  # the reference trainer's path for every layer
@@ -197,6 +197,10 @@ def train(
         data = trainer.data  # the data as the reference trainer holds them (tensors)
     val_x = trainer.evaluation_inputs(data.val_x)
     test_x = trainer.evaluation_inputs(data.test_x)
+    started_after = seconds_since_process_start()
+    if started_after is not None:  # issue 26's figure: a job's own start, up to its first step
+        log.info("first training step %.2f s after the process started (%s trainer)", started_after,
+                 backend_of(trainer))  # fmt: skip
     best_flat = trainer.flat_copy()
     best_loss, best_iteration = math.inf, 0
     best_val = Evaluation(math.nan, math.nan)
