@@ -34,11 +34,11 @@ def test_which_jobs_import_pytorch():
     for name in jobs.TRAINING:
         assert not jobs.uses_torch(name, _job(native))
         assert jobs.uses_torch(name, _job(reference))
-    for variant in ("reinit", "rewind", "ticket"):
+    for variant in ("reinit", "rewind", "ticket", "random"):
         assert not jobs.uses_torch("train_control", _job(native, variant))
         assert not jobs.uses_torch("train_instability_copy", _job(native, variant))
-    assert jobs.uses_torch("train_control", _job(native, "random"))  # its masks are PyTorch's draws
-    assert jobs.uses_torch("train_instability_copy", _job(native, "random"))
+    assert not jobs.uses_torch("train_control", _job(native, "random"))  # PyTorch's draws, by numpy
+    assert not jobs.uses_torch("train_instability_copy", _job(native, "random"))
     for name in ("decode_dataset", "split_dataset", "initialise", "replicate_supermasks"):
         assert jobs.uses_torch(name, _job(native))  # PyTorch's generators, the analyses' tensors
     assert not jobs.uses_torch("fetch_dataset", _job(native))
@@ -53,7 +53,7 @@ TICKET = Network.ticket(Schedule(rate=0.2, rounds=2), 1, "layerwise")
 
 
 def test_training_jobs_run_without_pytorch(tmp_path):
-    """The dense network, a ticket round, a rewinding point, the controls that draw nothing and an
+    """The dense network, a ticket round, a rewinding point, the controls (random pruning too) and an
     instability copy, one after the other in one process as their rules run them: no PyTorch."""
     if kernels.load() is None:
         pytest.skip(f"the native trainer's kernels cannot be built here ({kernels.unavailable_reason})")
@@ -94,6 +94,12 @@ def test_training_jobs_run_without_pytorch(tmp_path):
             "output": out("rewind", ("weights", "metrics", "curve")),
             "params": params | {"network": to_params(TICKET), "variant": "rewind"},
             "wildcards": {"iteration": "20"},
+        }),
+        ("train_control", {
+            "input": {"init": inputs["init"], "ticket_masks": [ticket_mask], **data},
+            "output": out("random", ("weights", "mask", "metrics", "curve")),
+            "params": params | {"network": to_params(TICKET), "variant": "random"},
+            "wildcards": {"draw": "2"},
         }),
         ("train_instability_copy", {
             "input": {"init": inputs["init"], "mask": ticket_mask, **data},

@@ -85,15 +85,31 @@ def test_random_masks_are_those_drawn_on_tensors(tmp_path):
         expected = pruning.dense_masks(ticket1)  # tensors throughout, as random_masks had them
         for round_, ticket in enumerate((ticket1, ticket2), start=1):
             seed = random_mask_seed(replicate, SCHEDULE.name, round_, draw)
-            expected = pruning.prune_random(
-                expected, pruning.kept_counts(ticket), torch.Generator().manual_seed(seed)
-            )
+            expected = _torch_prune_random(expected, pruning.kept_counts(ticket), seed)
         assert all(np.array_equal(got[n], expected[n].numpy()) for n in expected)
 
 
-def test_only_random_pruning_draws_with_pytorch():
-    """A control job imports PyTorch only where its variant draws with PyTorch's generator."""
-    assert {name for name, v in REGISTRY.items() if v.uses_torch} == {"random"}
+def _torch_prune_random(masks, keep_counts, seed):
+    """Random pruning as it was with PyTorch's generator: torch.rand scores layer after layer, the
+    highest ``keep`` of the survivors kept (ties to the lower index)."""
+    generator = torch.Generator().manual_seed(seed)
+    out = {}
+    for name, mask in masks.items():
+        scores = torch.rand(tuple(mask.shape), generator=generator).flatten()
+        flat = torch.where(torch.as_tensor(mask).flatten() > 0, scores, torch.tensor(-float("inf")))
+        kept = torch.zeros(flat.numel())
+        kept[torch.sort(flat, descending=True, stable=True).indices[: keep_counts[name]]] = 1
+        out[name] = kept.view(tuple(mask.shape))
+    return out
+
+
+def test_random_pruning_draws_pytorchs_numbers_without_pytorch():
+    masks = {"fc1.weight": np.ones((30, 20), np.float32), "fc2.weight": np.ones((4, 30), np.float32)}
+    masks["fc1.weight"][::3] = 0
+    for seed in (0, 5, 2**40 + 7):
+        got = pruning.prune_random(masks, {"fc1.weight": 150, "fc2.weight": 60}, seed)
+        want = _torch_prune_random(masks, {"fc1.weight": 150, "fc2.weight": 60}, seed)
+        assert all(np.array_equal(got[n], want[n].numpy()) for n in masks)
 
 
 def test_reinit_draws_other_weights_from_the_same_initialiser():

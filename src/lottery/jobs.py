@@ -334,8 +334,7 @@ WITHOUT_TORCH = frozenset(
         "replicate_record",
     }
 )
-# Jobs that train a network: they import PyTorch only for its backend (``training.backend: torch``)
-# or for a control variant's random draw (:attr:`lottery.variants.Variant.uses_torch`).
+# Jobs that train a network: they import PyTorch only for its backend (``training.backend: torch``).
 TRAINING = frozenset(
     {"train_dense", "train_ticket", "train_control", "rewind_point", "train_instability_copy"}
 )
@@ -351,12 +350,7 @@ def uses_torch(name: str, job: Job) -> bool:
         backend = job.hparams.backend
     except (KeyError, TypeError, ValueError):  # the job itself says what is wrong, in its log
         return True
-    if backend != "native":
-        return True
-    from lottery.variants import REGISTRY
-
-    variant = REGISTRY.get(str(job.params.get("variant", "")))
-    return variant is not None and variant.uses_torch
+    return backend != "native"
 
 
 def run(name: str, description: Mapping[str, Any]) -> None:

@@ -71,6 +71,15 @@ def randperm(n: int, seed: int) -> np.ndarray:
     return permutation(n, generator(seed))
 
 
+def uniform(shape: tuple[int, ...], bit_generator: np.random.MT19937) -> np.ndarray:
+    """float32 draws in [0, 1), bitwise ``torch.rand(shape, generator=g)`` where ``bit_generator`` is
+    ``g``'s state (:func:`generator`): one raw 32-bit output per element, in order, its low 24 bits
+    times 2**-24 (ATen's ``uniform_real_distribution<float>``; tested against PyTorch)."""
+    n = int(np.prod(shape, dtype=np.int64))
+    raw = bit_generator.random_raw(n) & 0xFFFFFF
+    return (raw.astype(np.float32) * np.float32(2.0**-24)).reshape(shape)
+
+
 class BatchOrder:
     """Minibatch indices: a fresh seeded permutation each epoch, batches running across epoch ends
     (the leftover of an epoch, then the next epoch's permutation)."""

@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from lottery.desc import Schedule
-
-if TYPE_CHECKING:
-    import torch
 
 Array = Any  # a numpy array or a PyTorch tensor
 
@@ -131,15 +128,15 @@ def prune_global(
     }
 
 
-def prune_random(
-    masks: Mapping[str, Array], keep_counts: Mapping[str, int], generator: torch.Generator
-) -> dict[str, Array]:
-    """Keep ``keep_counts[layer]`` survivors of each layer chosen uniformly at random (scores drawn by
-    PyTorch's ``generator``, so PyTorch is imported here)."""
-    import torch
+def prune_random(masks: Mapping[str, Array], keep_counts: Mapping[str, int], seed: int) -> dict[str, Array]:
+    """Keep ``keep_counts[layer]`` survivors of each layer chosen uniformly at random: scores drawn
+    layer after layer from one generator seeded by ``seed``, bitwise ``torch.rand`` of
+    ``torch.Generator().manual_seed(seed)`` (:func:`lottery.order.uniform`), so without PyTorch."""
+    from lottery import order
 
+    bit_generator = order.generator(seed)
     return {
-        name: _keep_top(torch.rand(tuple(mask.shape), generator=generator), mask, keep_counts[name])
+        name: _keep_top(order.uniform(tuple(mask.shape), bit_generator), mask, keep_counts[name])
         for name, mask in masks.items()
     }
 

@@ -153,10 +153,8 @@ def supermask_rows(
         dense = pruning.dense_masks({k: t for k, t in init.items() if k.endswith(".weight")})
         for round_, path in enumerate([None, *masks[name]]):
             ticket = dense if path is None else load_tensors(path)
-            generator = torch.Generator().manual_seed(
-                variants.random_mask_seed(replicate, "supermask", round_)
-            )
-            random = pruning.prune_random(dense, pruning.kept_counts(ticket), generator)
+            seed = variants.random_mask_seed(replicate, "supermask", round_)
+            random = pruning.prune_random(dense, pruning.kept_counts(ticket), seed)
             for mask_kind, mask in (("ticket", ticket), ("random", random)):
                 for weight_kind, params in weights.items():
                     rows.append(

@@ -7,8 +7,8 @@ those files (:meth:`Variant.prepare`, run in the training job). Adding a variant
 its switch in the config schema, and the regenerated key table of ``config/README.md``.
 
 Importing this module imports no PyTorch (the workflow reads it when it builds the DAG), and nor
-does preparing a variant that draws nothing at random (its files are read as numpy arrays); random
-pruning imports it to draw its masks (:attr:`Variant.uses_torch`).
+does preparing a variant (its files are read as numpy arrays; random pruning draws PyTorch's
+numbers with numpy, :func:`lottery.order.uniform`).
 """
 
 from __future__ import annotations
@@ -63,8 +63,6 @@ class Variant:
     # Random (reinit, random pruning): ``variants.draws.<name>`` networks per ticket, each its own
     # folder (:func:`draw_directory`), seeds and row; the analyses average them within a seed.
     drawn: bool = False
-    # :attr:`prepare` draws with PyTorch's generator (random pruning), so that its job imports PyTorch
-    uses_torch: bool = False
 
 
 def draw_directory(directory: str, draw: int | str) -> str:
@@ -110,17 +108,14 @@ def random_masks(
     """Random pruning up to round k = ``len(ticket_masks)``: each round keeps as many weights per
     layer as the ticket's mask of that round, chosen at random among the previous random round's
     survivors. Random choices need no trained weights, so the rounds are replayed in one go (each
-    round with its own seed, each draw its own chain) and no intermediate network is trained. The
-    scores are drawn by PyTorch's generator (the masks are numpy arrays)."""
-    import torch
-
+    round with its own seed, each draw its own chain) and no intermediate network is trained."""
     from lottery import pruning
     from lottery.io import load_arrays
 
     masks = pruning.dense_masks(load_arrays(ticket_masks[0]))
     for round_, path in enumerate(ticket_masks, start=1):
-        generator = torch.Generator().manual_seed(random_mask_seed(replicate, schedule, round_, draw))
-        masks = pruning.prune_random(masks, pruning.kept_counts(load_arrays(path)), generator)
+        seed = random_mask_seed(replicate, schedule, round_, draw)
+        masks = pruning.prune_random(masks, pruning.kept_counts(load_arrays(path)), seed)
     return masks
 
 
@@ -181,7 +176,6 @@ REGISTRY: dict[str, Variant] = {
             prepare=_prepare_random,
             writes_mask=True,
             drawn=True,
-            uses_torch=True,
         ),
         Variant(
             name="rewind",
