@@ -32,6 +32,7 @@ typedef float vf __attribute__((vector_size(64), aligned(4)));
 typedef int32_t vi __attribute__((vector_size(64), aligned(4)));
 typedef float vf8 __attribute__((vector_size(32)));
 typedef float vf4 __attribute__((vector_size(16)));
+typedef float vf4u __attribute__((vector_size(16), aligned(4))); /* a store anywhere */
 
 /* The machine's own vectors (VW floats: 16 with AVX-512, 8 with AVX, 4 with SSE) and the register
  * blocking chosen from the build flavour: a pass over PASS lanes of a tile (or PASS outputs) keeps
@@ -309,6 +310,43 @@ int64_t lt_evaluate(int64_t C, const float *ZT, int64_t n, const int64_t *labels
 
 /* Gradients of the surviving weights (grad[j] = GT[row j] . XT[col j] over every tile), W in
  * blocked CSR as for lt_forward, and of the biases. */
+/* The 16 partial sums of row o of GT (g: its first tile, as 4 * L16 machine vectors) and row k of XT (x: its first tile) over
+ * every tile, as lt_weight_grad's grad[j] needs them (into s: L16 machine vectors). */
+static inline void dot16(const vn *g, const float *x, const float *GT, const float *XT, int64_t out,
+                         int64_t in, int64_t o, int64_t k, int64_t ntiles, vn *s) {
+    vn a0[L16], a1[L16];
+    for (int i = 0; i < L16; i++) {
+        a0[i] = g[i] * ldn(x + i * VW), a1[i] = g[L16 + i] * ldn(x + 16 + i * VW);
+        a0[i] += g[2 * L16 + i] * ldn(x + 32 + i * VW);
+        a1[i] += g[3 * L16 + i] * ldn(x + 48 + i * VW);
+    }
+    for (int64_t t = 1; t < ntiles; t++) {
+        const float *gt = ROW(GT, t, out, o), *xt = ROW(XT, t, in, k);
+        for (int i = 0; i < L16; i++) {
+            a0[i] += ldn(gt + i * VW) * ldn(xt + i * VW);
+            a1[i] += ldn(gt + 16 + i * VW) * ldn(xt + 16 + i * VW);
+            a0[i] += ldn(gt + 32 + i * VW) * ldn(xt + 32 + i * VW);
+            a1[i] += ldn(gt + 48 + i * VW) * ldn(xt + 48 + i * VW);
+        }
+    }
+    for (int i = 0; i < L16; i++) s[i] = a0[i] + a1[i];
+}
+
+/* hsum's first two steps on 16 lanes held as L16 machine vectors: lane i of the result is
+ * (v[i] + v[i + 8]) + (v[i + 4] + v[i + 12]); hsum's last step is (r[0] + r[2]) + (r[1] + r[3]). */
+static inline vf4 quarter16(const vn *v) {
+#if VW == 16
+    const vf8 h = __builtin_shufflevector(v[0], v[0], 0, 1, 2, 3, 4, 5, 6, 7) +
+                  __builtin_shufflevector(v[0], v[0], 8, 9, 10, 11, 12, 13, 14, 15);
+    return __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
+#elif VW == 8
+    const vf8 h = (vf8)v[0] + (vf8)v[1];
+    return __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
+#else
+    return (vf4)(v[0] + v[2]) + (vf4)(v[1] + v[3]);
+#endif
+}
+
 void lt_weight_grad(int64_t out, int64_t in, int64_t nblocks, const int32_t *rowptr, const int32_t *col,
                     const float *GT, const float *XT, int64_t ntiles, float *grad, float *bias_grad) {
     for (int64_t o = 0; o < out; o++) {
@@ -320,34 +358,37 @@ void lt_weight_grad(int64_t out, int64_t in, int64_t nblocks, const int32_t *row
         bias_grad[o] = hsum(s);
     }
     /* grad[j]: a dot product of 64 lanes a tile, as 16 partial sums (lane q: lanes q and q + 32 of
-     * each tile, then q + 16 and q + 48) summed as hsum does; the 16 are L16 machine vectors. */
+     * each tile, then q + 16 and q + 48) summed as hsum does; the 16 are L16 machine vectors. Four
+     * entries' sums are finished together (quarter16, then a 4 x 4 transpose): the same order. */
     for (int64_t blk = 0; blk < nblocks; blk++) {
         const int32_t *rp = rowptr + blk * out;
         for (int64_t o = 0; o < out; o++) {
-            const float *g = ROW(GT, 0, out, o);
-            vn g0[L16], g1[L16], g2[L16], g3[L16];
-            for (int i = 0; i < L16; i++)
-                g0[i] = ldn(g + i * VW), g1[i] = ldn(g + 16 + i * VW), g2[i] = ldn(g + 32 + i * VW),
-                g3[i] = ldn(g + 48 + i * VW);
-            for (int32_t j = rp[o]; j < rp[o + 1]; j++) {
-                const float *x = ROW(XT, 0, in, col[j]);
-                vn a0[L16], a1[L16];
-                for (int i = 0; i < L16; i++) {
-                    a0[i] = g0[i] * ldn(x + i * VW), a1[i] = g1[i] * ldn(x + 16 + i * VW);
-                    a0[i] += g2[i] * ldn(x + 32 + i * VW);
-                    a1[i] += g3[i] * ldn(x + 48 + i * VW);
+            vn g[4 * L16]; /* row o's first tile, in registers for every entry */
+            for (int i = 0; i < 4 * L16; i++) g[i] = ldn(ROW(GT, 0, out, o) + i * VW);
+            int32_t j = rp[o];
+            const int32_t end = rp[o + 1];
+            for (; j + 3 < end; j += 4) {
+                vf4 q[4];
+                for (int e = 0; e < 4; e++) {
+                    vn s[L16];
+                    dot16(g, ROW(XT, 0, in, col[j + e]), GT, XT, out, in, o, col[j + e], ntiles, s);
+                    q[e] = quarter16(s);
                 }
-                for (int64_t t = 1; t < ntiles; t++) {
-                    const float *gt = ROW(GT, t, out, o), *xt = ROW(XT, t, in, col[j]);
-                    for (int i = 0; i < L16; i++) {
-                        a0[i] += ldn(gt + i * VW) * ldn(xt + i * VW);
-                        a1[i] += ldn(gt + 16 + i * VW) * ldn(xt + 16 + i * VW);
-                        a0[i] += ldn(gt + 32 + i * VW) * ldn(xt + 32 + i * VW);
-                        a1[i] += ldn(gt + 48 + i * VW) * ldn(xt + 48 + i * VW);
-                    }
-                }
-                for (int i = 0; i < L16; i++) a0[i] += a1[i];
-                grad[j] = hsum_lanes(a0);
+                const vf4 t0 = __builtin_shufflevector(q[0], q[1], 0, 4, 1, 5);
+                const vf4 t1 = __builtin_shufflevector(q[0], q[1], 2, 6, 3, 7);
+                const vf4 t2 = __builtin_shufflevector(q[2], q[3], 0, 4, 1, 5);
+                const vf4 t3 = __builtin_shufflevector(q[2], q[3], 2, 6, 3, 7);
+                const vf4 c0 = __builtin_shufflevector(t0, t2, 0, 1, 4, 5); /* lane 0 of each entry */
+                const vf4 c1 = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
+                const vf4 c2 = __builtin_shufflevector(t1, t3, 0, 1, 4, 5);
+                const vf4 c3 = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
+                *(vf4u *)(grad + j) = (c0 + c2) + (c1 + c3);
+            }
+            for (; j < end; j++) {
+                vn s[L16];
+                dot16(g, ROW(XT, 0, in, col[j]), GT, XT, out, in, o, col[j], ntiles, s);
+                const vf4 q = quarter16(s);
+                grad[j] = (q[0] + q[2]) + (q[1] + q[3]);
             }
         }
     }
@@ -419,6 +460,7 @@ static void sort_by_input(int64_t in, int64_t b0, int64_t b1, const int64_t *idx
  * of that block (a sub-range of its own, sorted by input) into registers.
  * iscratch: TILE * (in / PBLOCK + 2) int64s; fscratch: TILE * ws + ws floats. */
 #define PBLOCK 64
+#define AHEAD 4 /* examples whose entries are prefetched ahead of the one being read */
 void lt_nonblank_forward(int64_t out, int64_t ws, int64_t in, int64_t B, const int64_t *idx,
                          const int64_t *offsets, const int32_t *columns, const float *values, float background,
                          const float *WT, const float *bias, float *YT, int32_t relu_out, int32_t *iscratch,
@@ -438,9 +480,18 @@ void lt_nonblank_forward(int64_t out, int64_t ws, int64_t in, int64_t B, const i
     for (int64_t b0 = 0; b0 < B; b0 += TILE) {
         const int64_t n = b0 + TILE < B ? TILE : B - b0;
         int64_t *starts = (int64_t *)iscratch; /* starts[l * (nblk + 1) + blk]: example l's first entry in blk */
+        for (int64_t l = 0; l < AHEAD && l < n; l++) {
+            const int64_t f = offsets[idx[b0 + l]], g = offsets[idx[b0 + l] + 1];
+            for (int64_t k = f; k < g; k += 16) __builtin_prefetch(columns + k), __builtin_prefetch(values + k);
+        }
         for (int64_t l = 0; l < n; l++) {
             int64_t e = offsets[idx[b0 + l]];
             const int64_t end = offsets[idx[b0 + l] + 1];
+            if (l + AHEAD < n) { /* a training batch's examples lie anywhere in memory: fetch ahead */
+                const int64_t f = offsets[idx[b0 + l + AHEAD]], g = offsets[idx[b0 + l + AHEAD] + 1];
+                for (int64_t k = f; k < g; k += 16) __builtin_prefetch(columns + k), __builtin_prefetch(values + k);
+                __builtin_prefetch(columns + g - 1), __builtin_prefetch(values + g - 1);
+            }
             for (int64_t blk = 0; blk < nblk; blk++) {
                 starts[l * (nblk + 1) + blk] = e;
                 while (e < end && columns[e] < (blk + 1) * PBLOCK) e++;
