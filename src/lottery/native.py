@@ -267,6 +267,7 @@ class NativeTrainer:
         self.grads = self._activations(self.ntiles)
         self.idx = np.zeros(hparams.batch_size, dtype=np.int64)
         self.evaluation_buffers: dict[int, list[np.ndarray]] = {}
+        self.evaluation_calls: dict[tuple[int, int, int], tuple[list, np.ndarray]] = {}
         self.calls = self._calls()
         self.loss_sum = 0.0
         self.steps_since_loss = 0
@@ -379,23 +380,58 @@ class NativeTrainer:
         self.lib.lt_gather(_ptr(x), x.shape[1], _ptr(idx), n, pixels, self.layers[0].inp, _ptr(xt))
         return xt
 
-    def evaluate(self, xt: Any, y: Any, flat: np.ndarray | None = None):
-        from lottery.training import Evaluation
+    def _evaluation_calls(self, flat: np.ndarray, xt: Any, ntiles: int) -> tuple[list, np.ndarray]:
+        """A pass over a set's ``ntiles`` tiles, its calls bound, and the logits it writes. The sparse
+        layers run tile by tile, each tile through all of them, so that a tile's activations stay in
+        the cache (a whole set's are megabytes: reading them back cost more than the arithmetic);
+        a dense-nonblank first layer runs over the whole set first (its column sums once a pass)."""
+        layers, last = self.layers, len(self.layers) - 1
+        if ntiles not in self.evaluation_buffers:  # allocated once per set: no page faults per pass
+            self.evaluation_buffers[ntiles] = [
+                np.zeros((ntiles, layers[0].out, PAD), dtype=np.float32),
+                np.zeros((ntiles, layers[-1].out, PAD), dtype=np.float32),
+            ]
+        first_out, logits = self.evaluation_buffers[ntiles]
+        tile = self.evaluation_buffers.setdefault(-1, self._activations(1))  # one tile of each layer
+        calls, start, source = [], 0, xt
+        if layers[0].path == NONBLANK:
+            calls.append(self._layer_forward(flat, 0, xt, first_out if last else logits))
+            start, source = 1, first_out
+        base = _ptr(flat)
+        for t in range(ntiles):
+            for i in range(start, len(layers)):
+                layer = layers[i]
+                x = _ptr(source) + 4 * t * source.shape[1] * PAD if i == start else _ptr(tile[i - 1])
+                y = _ptr(logits) + 4 * t * layer.out * PAD if i == last else _ptr(tile[i])
+                calls.append(partial(
+                    self.lib.lt_forward, layer.out, layer.inp, layer.nblocks, _ptr(layer.rowptr),
+                    _ptr(layer.col), base + 4 * layer.values.start, base + 4 * layer.bias.start, x, 1, y,
+                    int(i < last),
+                ))  # fmt: skip
+        return calls, logits
 
+    def evaluate(self, xt: Any, y: Any, flat: np.ndarray | None = None):
+        """The loss and accuracy of the weights (``flat``, else the trainer's own) on a set."""
         y = np.ascontiguousarray(y, dtype=np.int64)
         ntiles = padded(len(y)) // PAD
-        if ntiles not in self.evaluation_buffers:  # allocated once per set: no page faults per pass
-            self.evaluation_buffers[ntiles] = self._activations(ntiles)
-        acts = self.evaluation_buffers[ntiles]
-        inputs = [xt, *acts[:-1]]
         flat = self.flat if flat is None else flat
+        key = (flat.ctypes.data, id(xt[0] if isinstance(xt, tuple) else xt), ntiles)
+        if key not in self.evaluation_calls:  # the trainer's own weights: bound once per set
+            calls = self._evaluation_calls(flat, xt, ntiles)
+            if flat is not self.flat:  # a copy (the early-stop weights): evaluated once or twice
+                return self._evaluate_with(calls, y)
+            self.evaluation_calls[key] = calls
+        return self._evaluate_with(self.evaluation_calls[key], y)
+
+    def _evaluate_with(self, bound: tuple[list, np.ndarray], y: np.ndarray):
+        from lottery.training import Evaluation
+
+        calls, logits = bound
         with flushing_denormals(self.lib):
-            for i in range(len(self.layers)):
-                self._layer_forward(flat, i, inputs[i], acts[i])()
+            for call in calls:
+                call()
         loss = ctypes.c_double()
-        correct = self.lib.lt_evaluate(
-            self.layers[-1].out, _ptr(acts[-1]), len(y), _ptr(y), ctypes.byref(loss)
-        )
+        correct = self.lib.lt_evaluate(self.layers[-1].out, _ptr(logits), len(y), _ptr(y), ctypes.byref(loss))
         return Evaluation(loss=loss.value / len(y), accuracy=correct / len(y))
 
     def flat_copy(self, into: np.ndarray | None = None) -> np.ndarray:
