@@ -193,7 +193,12 @@ def report(raw: dict, args) -> str:
         f"training (validation every 100 iterations, two test evaluations): {max(r[4] for r in rows):.3f}.",
         "",
         "Projected seed of config/paper.yaml (81 trainings of 50,000 iterations with their evaluations, "
-        "one job at a time per core, two cores):",
+        "one job at a time per core, two cores)"
+        + (
+            ":"
+            if sorted(args.rounds) == ROUNDS
+            else f", over the rounds measured only ({len(args.rounds)} of 21):"
+        ),
         "",
         f"- dense (torch) trainer: {seed['dense'] / 3600:.2f} h of one core "
         f"({seed['dense'] / 7200:.2f} h on two)",

@@ -85,6 +85,9 @@ def test_sparse_speed_report_ratios_targets_and_projected_seed():
     dense = (50 + 5 + 10) + 4 * (15 * (50 + 5 + 0.04) + 5 * (50 + 5 + 10))
     fast = (45 + 6 + 12) + 4 * (15 * (12.5 + 2.5 + 0.02) + 5 * (12.5 + 2.5 + 5))
     assert f"speed-up: {dense / fast:.2f}x (target ≥ 2.5)" in text
+    assert "two cores):" in text
+    partial = speed.report(raw, Namespace(rounds=[0, 7], all_rows=False))
+    assert "over the rounds measured only (2 of 21):" in partial  # not a seed
 
 
 def test_sparse_step_profile_times_every_call_of_a_step(tiny_data):
