@@ -163,3 +163,17 @@ def test_the_workflow_reads_its_description_without_torch_or_pandas():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_backend_key_changes_no_finished_jobs_params():
+    """A rule's params hold only what differs from the defaults (to_params): a config that does not
+    set training.backend gives the same params as before the key existed, so Snakemake reruns none
+    of its finished jobs; setting it does change them."""
+    from dataclasses import replace
+
+    from lottery.desc import to_params
+
+    assert "backend" not in to_params(TrainingHparams())
+    assert to_params(replace(TrainingHparams(), backend="torch")) == {"backend": "torch"}
+    with pytest.raises(ValueError, match=r"training\.backend must be one of"):
+        TrainingHparams(backend="jax")

@@ -11,7 +11,8 @@ Each flavour this CPU can run is built into a cache of its own and trains, in a 
 
 The final weights' sha256 must be the same for every flavour, and both must be the ones committed in
 ``tests/golden/digests.json`` (made on another machine, perhaps): so the suite, run on any kind of
-machine, checks identity across kinds. To remake that file (only where a change of the
+machine, checks identity across kinds. So do θ0's digest and the sample split's indices and
+statistics, which PyTorch's generator and reductions make (what every network starts from). To remake that file (only where a change of the
 kernels' arithmetic is meant), run ``python -c "from tests.test_flavours import write_golden;
 write_golden()"`` from the repository root, and say on which machine in the commit.
 """
@@ -79,6 +80,22 @@ def _sample_data():
     )
 
 
+def _split_record() -> dict[str, str]:
+    """The sample's split: its indices' sha256 and its statistics (float.hex), as the workflow makes
+    them (PyTorch's permutation and float64 reductions, which must not depend on the machine)."""
+    from lottery import data, fetch
+    from tests.conftest import SAMPLE
+
+    dataset = data.decode_dataset({k: SAMPLE / name for k, (name, _) in fetch.MNIST_FILES.items()})
+    split = data.make_split(dataset, N_VAL, SPLIT_SEED)
+    indices = np.concatenate([np.asarray(split["train_indices"]), np.asarray(split["val_indices"])])
+    return {
+        "indices_sha256": hashlib.sha256(indices.astype(np.int64).tobytes()).hexdigest(),
+        "mean": float(split["mean"]).hex(),
+        "std": float(split["std"]).hex(),
+    }
+
+
 def _digest(state) -> str:
     h = hashlib.sha256()
     for name in sorted(state):
@@ -126,6 +143,8 @@ def worker(contract: str = "off") -> None:
             "weights_sha256": _digest(trainer.state_dict()),
             "val_loss": val.loss.hex(),
         }
+    out["theta0_sha256"] = _digest(init)  # PyTorch's generator: the same on every machine?
+    out["split"] = _split_record()
     print(json.dumps(out))
 
 
@@ -170,7 +189,9 @@ def write_golden() -> None:
             f"trainer. 'sparse': magnitude-pruned theta0 at round {SPARSE_ROUND} of the paper's schedule, "
             "every layer on the sparse path. 'round0': the dense network, fc1 dense-nonblank, fc2 and fc3 "
             "sparse (the CSR matrices of all their weights). All arithmetic in sparse_kernels.c: both "
-            "checked on every machine."
+            "checked on every machine. theta0_sha256: LeNet-300-100's theta0 (glorot_normal_init, seed "
+            f"{INIT_SEED}); split: the sample's split (seed {SPLIT_SEED}, {N_VAL} validation examples), its "
+            "indices' sha256 and its mean and std (float.hex): checked on every machine."
         ),
         "made_on": {
             **machine(),
@@ -180,6 +201,8 @@ def write_golden() -> None:
         },
         "sparse": got["networks"]["sparse"],
         "round0": got["networks"]["round0"],
+        "theta0_sha256": got["theta0_sha256"],
+        "split": got["split"],
     }
     GOLDEN.write_text(json.dumps(record, indent=2) + "\n")
 
@@ -326,6 +349,15 @@ def test_the_networks_give_the_committed_digests(flavours, network):
             f"{golden['made_on']['model_name']}"
         )
         assert got == golden[network]
+
+
+def test_theta0_and_the_split_are_the_committed_ones(flavours):
+    """θ0 (PyTorch's normal draws) and the split's indices and statistics, on whatever machine runs the
+    suite: what every network starts from and is normalised by, made on the machine named in the file."""
+    golden = json.loads(GOLDEN.read_text())
+    for result in flavours.values():
+        assert result["theta0_sha256"] == golden["theta0_sha256"]
+        assert result["split"] == golden["split"]
 
 
 @pytest.mark.skipif("x86-64-v3" not in HERE, reason="the CPU cannot run x86-64-v3")
