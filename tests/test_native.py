@@ -36,16 +36,11 @@ def _state(trainer):
     return {k: torch.as_tensor(np.asarray(v)).double() for k, v in trainer.state_dict().items()}
 
 
-def _native(init, masks, data, hp, seed, paths=None):
-    """The native trainer (``paths``: each layer's, else :func:`choose_paths`')."""
-    if paths is None:
-        trainer, _ = make_trainer(init, masks, data, hp, seed)
-        assert isinstance(trainer, NativeTrainer)
-        return trainer
-    arrays = {n: t.numpy() for n, t in init.items()}
-    return NativeTrainer(
-        arrays, {n: m.numpy() for n, m in masks.items()}, data, hp, seed, paths, kernels.load()
-    )
+def _native(init, masks, data, hp, seed):
+    """The native trainer, its paths by :func:`choose_paths`."""
+    trainer, _ = make_trainer(init, masks, data, hp, seed)
+    assert isinstance(trainer, NativeTrainer)
+    return trainer
 
 
 def _reference(init, masks, data, hp, seed):
@@ -329,12 +324,11 @@ def test_compact_adam_is_torchs_fused_adam(lib):
 
 def test_the_reference_trainer_takes_numpy_data_as_jobs_hand_it(tiny_data):
     """A job hands numpy arrays and ArrayData whatever the backend."""
-    from lottery.data import ArrayData
+    from lottery.data import ARRAYS, ArrayData
 
     init = glorot_normal_init(ARCH, seed=3)
     masks = _masks(init, 0.3)
-    fields = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
-    arrays = ArrayData(**{f: getattr(tiny_data, f).numpy() for f in fields}, background=None)
+    arrays = ArrayData(**{f: getattr(tiny_data, f).numpy() for f in ARRAYS}, background=None)
     hp = replace(HP, iterations=20, eval_every=10, backend="torch")
     got = train(
         {n: t.numpy() for n, t in init.items()}, {n: m.numpy() for n, m in masks.items()}, arrays, hp, 0

@@ -189,6 +189,10 @@ def make_split(dataset: dict[str, torch.Tensor], validation_size: int, seed: int
     }
 
 
+# The arrays of TensorData and ArrayData: inputs and labels of each set.
+ARRAYS = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
+
+
 @dataclass(frozen=True)
 class TensorData:
     """Normalised, flattened float32 inputs and int64 labels, held in memory."""

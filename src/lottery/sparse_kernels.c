@@ -29,7 +29,6 @@
 
 /* 16 floats (one AVX-512 register, two AVX2 ones); aligned(4): loads need no alignment. */
 typedef float vf __attribute__((vector_size(64), aligned(4)));
-typedef int32_t vi __attribute__((vector_size(64), aligned(4)));
 typedef float vf8 __attribute__((vector_size(32)));
 typedef float vf4 __attribute__((vector_size(16)));
 typedef float vf4u __attribute__((vector_size(16), aligned(4))); /* a store anywhere */
@@ -56,22 +55,12 @@ static inline vn ldn(const float *p) { return *(const vn *)p; }
 static inline void stn(float *p, vn v) { *(vn *)p = v; }
 static inline vn splatn(float x) { return (vn){0} + x; }
 static inline vn relun(vn v) { return (vn)((vni)v & ~(v < 0.0f)); }
+/* v where keep > 0, else 0 (ReLU and its backward, bitwise: NaN in v passes through). */
 static inline vn where_positiven(vn keep, vn v) { return (vn)((vni)v & (keep > 0.0f)); }
 #define L16 (16 / VW) /* machine vectors in 16 lanes */
-/* The sum of 16 lanes held as L16 machine vectors, in hsum's order. */
-static inline float hsum_lanes(const vn *v) {
-    float f[16], h[8];
-    for (int i = 0; i < L16; i++) *(vn *)(f + i * VW) = v[i];
-    for (int i = 0; i < 8; i++) h[i] = f[i] + f[i + 8];
-    return ((h[0] + h[4]) + (h[2] + h[6])) + ((h[1] + h[5]) + (h[3] + h[7]));
-}
 
 static inline vf ld(const float *p) { return *(const vf *)p; }
 static inline void st(float *p, vf v) { *(vf *)p = v; }
-static inline vf splat(float x) { return (vf){0} + x; }
-/* v where keep > 0, else 0 (ReLU and its backward, bitwise: NaN in v passes through). */
-static inline vf where_positive(vf keep, vf v) { return (vf)((vi)v & (keep > 0.0f)); }
-static inline vf relu(vf v) { return (vf)((vi)v & ~(v < 0.0f)); }
 /* The 16 lanes' sum, in a fixed order. */
 static inline float hsum(vf v) {
     vf8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +

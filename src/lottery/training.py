@@ -93,21 +93,19 @@ def _array_data(data: Any) -> Any:
     """``data`` with numpy arrays (a PyTorch :class:`lottery.data.TensorData` is viewed as numpy)."""
     if not _is_torch(data.train_x):
         return data
-    from lottery.data import ArrayData
+    from lottery.data import ARRAYS, ArrayData
 
-    fields = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
-    return ArrayData(**{f: np.asarray(getattr(data, f)) for f in fields}, background=data.background)
+    return ArrayData(**{f: np.asarray(getattr(data, f)) for f in ARRAYS}, background=data.background)
 
 
 def _tensor_data(data: Any) -> Any:
     import torch
 
-    from lottery.data import TensorData
+    from lottery.data import ARRAYS, TensorData
 
     if _is_torch(data.train_x):
         return data
-    fields = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
-    tensors = {f: torch.from_numpy(np.ascontiguousarray(getattr(data, f))) for f in fields}
+    tensors = {f: torch.from_numpy(np.ascontiguousarray(getattr(data, f))) for f in ARRAYS}
     return TensorData(**tensors, background=data.background)
 
 
@@ -137,11 +135,7 @@ def make_trainer(
         if lib is not None:
             from lottery import native
 
-            paths = native.choose_paths(
-                {n: masks[n] for n in names if n in masks} or masks,
-                hparams.sparse_max_density,
-                data.background is not None,
-            )
+            paths = native.choose_paths(masks, hparams.sparse_max_density, data.background is not None)
             trainer = native.NativeTrainer(
                 _arrays(init), _arrays(masks), _array_data(data), hparams, data_order_seed, paths, lib,
                 start_iteration,
