@@ -38,6 +38,7 @@ from lottery.order import BatchOrder
 from lottery.pruning import rewind
 
 PAD = 64  # the kernels' tile: the batch dimension is padded to a multiple of it
+ALIGN = 64  # bytes: a cache line, where every buffer the kernels stream through starts
 BLOCK = 64  # input features per block of the blocked CSR, at least (64 x 64 floats: 16 KiB, in L1)
 BLOCK_ENTRIES = 8  # entries per row and block, on average, at least
 SPARSE = "sparse"
@@ -48,6 +49,17 @@ ADAM_EPS = 1e-8
 
 def padded(n: int) -> int:
     return -(-n // PAD) * PAD
+
+
+def aligned_zeros(shape: int | tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
+    """Zeros whose first byte is on a 64-byte boundary (a cache line; numpy gives large arrays 16
+    bytes past one), so that a tile row's vectors never straddle two lines: with 16 bytes off, half
+    of the AVX2 loads and every AVX-512 load of a tile row read two lines."""
+    dtype = np.dtype(dtype)
+    count = math.prod(shape) if isinstance(shape, tuple) else shape
+    raw = np.zeros(count * dtype.itemsize + ALIGN, dtype=np.uint8)
+    start = -raw.ctypes.data % ALIGN
+    return raw[start : start + count * dtype.itemsize].view(dtype).reshape(shape)
 
 
 def choose_paths(masks: dict[str, Any], max_density: float, nonblank: bool = False) -> dict[str, str]:
@@ -230,7 +242,7 @@ class NativeTrainer:
                 layer = Layer.sparse(name, bool_masks[name], offset, columns if i == 0 else None)
             self.layers.append(layer)
             offset = layer.end
-        self.flat = np.zeros(offset, dtype=np.float32)
+        self.flat = aligned_zeros(offset)
         for layer in self.layers:
             w = start[layer.name]
             if layer.path == SPARSE:
@@ -238,9 +250,9 @@ class NativeTrainer:
             else:
                 self.flat[layer.values].reshape(layer.inp, layer.stride)[:, : layer.out] = w.T
             self.flat[layer.bias] = start[layer.name.removesuffix(".weight") + ".bias"]
-        self.grad = np.zeros_like(self.flat)
-        self.exp_avg = np.zeros_like(self.flat)
-        self.exp_avg_sq = np.zeros_like(self.flat)
+        self.grad = aligned_zeros(offset)
+        self.exp_avg = aligned_zeros(offset)
+        self.exp_avg_sq = aligned_zeros(offset)
         self.step_count = 0
         self.names = [f"{n.removesuffix('.weight')}.{kind}" for n in names for kind in ("weight", "bias")]
         self.shapes = {name: tuple(start[name].shape) for name in self.names}
@@ -261,8 +273,8 @@ class NativeTrainer:
             n_in, n_out = self.layers[0].inp, self.layers[0].out
             # the kernels' scratch: the weight gradient's sort by input; the forward's block starts
             self.iscratch = np.zeros(max(n_in + 1 + PAD * n_in, 2 * PAD * (n_in // 64 + 2)), dtype=np.int32)
-            self.fscratch = np.zeros(PAD * n_in + (PAD + 1) * padded(n_out), dtype=np.float32)
-        self.inputs = np.zeros((self.ntiles, self.layers[0].inp, PAD), dtype=np.float32)
+            self.fscratch = aligned_zeros(PAD * n_in + (PAD + 1) * padded(n_out))
+        self.inputs = aligned_zeros((self.ntiles, self.layers[0].inp, PAD))
         self.acts = self._activations(self.ntiles)
         self.grads = self._activations(self.ntiles)
         self.idx = np.zeros(hparams.batch_size, dtype=np.int64)
@@ -276,7 +288,7 @@ class NativeTrainer:
 
     def _activations(self, ntiles: int) -> list[np.ndarray]:
         """Each layer's output, tile-major ``[tiles, units, PAD]``, zeroed."""
-        return [np.zeros((ntiles, layer.out, PAD), dtype=np.float32) for layer in self.layers]
+        return [aligned_zeros((ntiles, layer.out, PAD)) for layer in self.layers]
 
     def _layer_forward(self, flat: np.ndarray, i: int, x: Any, y: np.ndarray):
         """Layer i's forward call, its arguments bound: ``y`` = layer(``x``), ReLU but on the last."""
@@ -374,7 +386,7 @@ class NativeTrainer:
         n = len(x)
         if self.layers[0].path == NONBLANK:
             return NonBlankInputs.from_dense(x, self.background), np.arange(n, dtype=np.int64)
-        xt = np.zeros((padded(n) // PAD, self.layers[0].inp, PAD), dtype=np.float32)
+        xt = aligned_zeros((padded(n) // PAD, self.layers[0].inp, PAD))
         pixels = None if self.pixels_i32 is None else _ptr(self.pixels_i32)
         idx = np.arange(n, dtype=np.int64)
         self.lib.lt_gather(_ptr(x), x.shape[1], _ptr(idx), n, pixels, self.layers[0].inp, _ptr(xt))
@@ -388,8 +400,8 @@ class NativeTrainer:
         layers, last = self.layers, len(self.layers) - 1
         if ntiles not in self.evaluation_buffers:  # allocated once per set: no page faults per pass
             self.evaluation_buffers[ntiles] = [
-                np.zeros((ntiles, layers[0].out, PAD), dtype=np.float32),
-                np.zeros((ntiles, layers[-1].out, PAD), dtype=np.float32),
+                aligned_zeros((ntiles, layers[0].out, PAD)),
+                aligned_zeros((ntiles, layers[-1].out, PAD)),
             ]
         first_out, logits = self.evaluation_buffers[ntiles]
         tile = self.evaluation_buffers.setdefault(-1, self._activations(1))  # one tile of each layer
@@ -437,7 +449,7 @@ class NativeTrainer:
     def flat_copy(self, into: np.ndarray | None = None) -> np.ndarray:
         """The compact vector's values, copied (into ``into`` where given)."""
         if into is None:
-            return self.flat.copy()
+            into = aligned_zeros(len(self.flat))
         into[:] = self.flat
         return into
 
