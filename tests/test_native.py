@@ -364,3 +364,21 @@ def test_every_buffer_the_kernels_stream_starts_on_a_cache_line(tiny_data, lib, 
     assert [b.ctypes.data % 64 for b in buffers] == [0] * len(buffers)
     big = aligned_zeros((3, 1000, 64))  # numpy alone: 16 bytes past a line
     assert big.ctypes.data % 64 == 0 and big.shape == (3, 1000, 64) and not big.any()
+
+
+def test_the_evaluations_prefetch_changes_no_bit(tiny_data, lib):
+    """An evaluation's first layer fetches the next tile ahead (lt_forward's ``ahead``): a hint only."""
+    from functools import partial
+
+    init = glorot_normal_init(ARCH, seed=3)
+    masks = _masks(init, 0.3, seed=2)
+    trainer = _native(init, masks, tiny_data, HP, 2)
+    x = np.concatenate([np.asarray(tiny_data.test_x)] * 3)  # several tiles
+    y = np.concatenate([np.asarray(tiny_data.test_y)] * 3)
+    xt = trainer.evaluation_inputs(x)
+    calls, logits = trainer._evaluation_calls(trainer.flat, xt, xt.shape[0])
+    assert sum(c.args[-1] > 0 for c in calls) == xt.shape[0] - 1  # every tile but the last
+    with_hint = trainer._evaluate_with((calls, logits), y), logits.copy()
+    plain = [partial(c.func, *c.args[:-2], None, 0) for c in calls]
+    without = trainer._evaluate_with((plain, logits), y), logits.copy()
+    assert with_hint[0] == without[0] and np.array_equal(with_hint[1], without[1])

@@ -87,7 +87,7 @@ _P = ctypes.c_void_p
 _I = ctypes.c_int64
 SIGNATURES = {
     "lt_gather": ([_P, _I, _P, _I, _P, _I, _P], None),
-    "lt_forward": ([_I, _I, _I, _P, _P, _P, _P, _P, _I, _P, ctypes.c_int32], None),
+    "lt_forward": ([_I, _I, _I, _P, _P, _P, _P, _P, _I, _P, ctypes.c_int32, _P, _I], None),
     "lt_softmax_xent": ([_I, _P, _I, _P, _P, _P], ctypes.c_double),
     "lt_evaluate": ([_I, _P, _I, _P, _P], _I),
     "lt_weight_grad": ([_I, _I, _I, _P, _P, _P, _P, _I, _P, _P], None),

@@ -305,7 +305,7 @@ class NativeTrainer:
         return partial(
             self.lib.lt_forward, layer.out, layer.inp, layer.nblocks, _ptr(layer.rowptr),
             _ptr(layer.col), base + 4 * layer.values.start, base + 4 * layer.bias.start,
-            _ptr(x), x.shape[0], _ptr(y), int(relu),
+            _ptr(x), x.shape[0], _ptr(y), int(relu), None, 0,
         )  # fmt: skip
 
     def _calls(self) -> list:
@@ -409,16 +409,17 @@ class NativeTrainer:
         if layers[0].path == NONBLANK:
             calls.append(self._layer_forward(flat, 0, xt, first_out if last else logits))
             start, source = 1, first_out
-        base = _ptr(flat)
+        base, tile_bytes = _ptr(flat), 4 * source.shape[1] * PAD
         for t in range(ntiles):
             for i in range(start, len(layers)):
                 layer = layers[i]
-                x = _ptr(source) + 4 * t * source.shape[1] * PAD if i == start else _ptr(tile[i - 1])
+                x = _ptr(source) + t * tile_bytes if i == start else _ptr(tile[i - 1])
                 y = _ptr(logits) + 4 * t * layer.out * PAD if i == last else _ptr(tile[i])
+                ahead = _ptr(source) + (t + 1) * tile_bytes if i == start and t + 1 < ntiles else None
                 calls.append(partial(
                     self.lib.lt_forward, layer.out, layer.inp, layer.nblocks, _ptr(layer.rowptr),
                     _ptr(layer.col), base + 4 * layer.values.start, base + 4 * layer.bias.start, x, 1, y,
-                    int(i < last),
+                    int(i < last), ahead, tile_bytes if ahead else 0,
                 ))  # fmt: skip
         return calls, logits
 

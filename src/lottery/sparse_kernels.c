@@ -33,13 +33,15 @@ typedef float vf8 __attribute__((vector_size(32)));
 typedef float vf4 __attribute__((vector_size(16)));
 typedef float vf4u __attribute__((vector_size(16), aligned(4))); /* a store anywhere */
 
-/* The machine's own vectors (VW floats: 16 with AVX-512, 8 with AVX, 4 with SSE) and the register
- * blocking chosen from the build flavour: a pass over PASS lanes of a tile (or PASS outputs) keeps
- * NV of them per chain in registers, two chains (even and odd entries) at a time: 8 registers of
- * the 16 (SSE, AVX2) or 32 (AVX-512) there are. A 16-float vector on AVX2 is two registers, and
- * eight chains of them (16 registers) with their operands spilled to the stack (13x slower on an
- * AVX2 Zen 3: BENCHMARKS.md). The width decides how many lanes a pass holds, never the order of a
- * sum: each lane (example, or output) is its own chain, summed in the same order in every flavour. */
+/* The machine's own vectors (VW floats: 16 with AVX-512, 8 with AVX, 4 with SSE), chosen from the
+ * build flavour. The forward pass and the input gradient hold a whole tile's 64 lanes (or 64
+ * outputs) in LANES registers, one chain per lane: 8 of AVX2's 16 registers, 4 of AVX-512's 32.
+ * Each entry's column index and value are loaded once for all 64 lanes (two passes of 32 lanes
+ * each loaded them twice, and two chains of even and odd entries split the sum: 6-14% slower on an
+ * AVX2 Zen 3, BENCHMARKS.md). A 16-float vector on AVX2 is two registers, and eight chains of them
+ * with their operands spilled to the stack (13x slower on that Zen 3). The width decides how many
+ * lanes a register holds, never the order of a sum: each lane (example, or output) is its own
+ * chain, its entries summed one after the other in the same order in every flavour. */
 #if defined(__AVX512F__)
 #define VW 16
 #elif defined(__AVX__)
@@ -48,7 +50,8 @@ typedef float vf4u __attribute__((vector_size(16), aligned(4))); /* a store anyw
 #define VW 4
 #endif
 #define NV 4
-#define PASS (VW * NV) /* divides TILE */
+#define PASS (VW * NV) /* lanes of a pass of the first layer's weight gradient: divides TILE */
+#define LANES (TILE / VW) /* machine vectors in a tile's 64 lanes */
 typedef float vn __attribute__((vector_size(VW * 4), aligned(4)));
 typedef int32_t vni __attribute__((vector_size(VW * 4), aligned(4)));
 static inline vn ldn(const float *p) { return *(const vn *)p; }
@@ -217,38 +220,34 @@ void lt_gather(const float *X, int64_t D, const int64_t *idx, int64_t B, const i
 /* YT (out rows) = W XT (in rows) + bias, then ReLU where relu_out != 0, over ntiles tiles. W in
  * blocked CSR: the entries of input block k (lottery.native.BLOCK features) and output row
  * o are rowptr[k * out + o] up to rowptr[k * out + o + 1] of (col, val). A block's rows of XT stay
- * in L1 while every output row reads them; each row's sum carries over from block to block. */
+ * in L1 while every output row reads them; each row's sum carries over from block to block.
+ * ahead (NULL: none): ahead_bytes the caller reads next (an evaluation set's next tile), fetched
+ * into the cache a few lines an output row meanwhile: a sparse layer reads its input tile's rows
+ * in no order the hardware prefetcher can follow, so a tile read from memory otherwise waits on
+ * one memory latency after another. A hint only: no result depends on it. */
 void lt_forward(int64_t out, int64_t in, int64_t nblocks, const int32_t *rowptr, const int32_t *col,
                 const float *val, const float *bias, const float *XT, int64_t ntiles, float *YT,
-                int32_t relu_out) {
+                int32_t relu_out, const float *ahead, int64_t ahead_bytes) {
+    const char *next = (const char *)ahead, *next_end = next + (ahead ? ahead_bytes : 0);
+    const int64_t rows = ntiles * nblocks * out; /* output rows to spread it over */
+    const int64_t per_row = rows ? (ahead_bytes / 64 + rows - 1) / rows * 64 : 0;
     for (int64_t t = 0; t < ntiles; t++)
     for (int64_t blk = 0; blk < nblocks; blk++) {
         const int32_t *rp = rowptr + blk * out;
         const int32_t last_block = blk == nblocks - 1;
-        for (int64_t p = 0; p < TILE; p += PASS) {
-            const float *xt = ROW(XT, t, in, 0) + p;
-            for (int64_t o = 0; o < out; o++) {
-                float *y = ROW(YT, t, out, o) + p;
-                /* Two chains (even and odd entries), summed at the end. */
-                vn a[NV], b[NV];
-                for (int q = 0; q < NV; q++) a[q] = blk == 0 ? splatn(bias[o]) : ldn(y + q * VW), b[q] = (vn){0};
-                int32_t j = rp[o];
-                const int32_t end = rp[o + 1];
-                for (; j + 1 < end; j += 2) {
-                    const vn v = splatn(val[j]), w = splatn(val[j + 1]);
-                    const float *x = xt + (int64_t)col[j] * TILE, *z = xt + (int64_t)col[j + 1] * TILE;
-                    for (int q = 0; q < NV; q++) a[q] += v * ldn(x + q * VW), b[q] += w * ldn(z + q * VW);
-                }
-                if (j < end) {
-                    const vn v = splatn(val[j]);
-                    const float *x = xt + (int64_t)col[j] * TILE;
-                    for (int q = 0; q < NV; q++) a[q] += v * ldn(x + q * VW);
-                }
-                for (int q = 0; q < NV; q++) {
-                    const vn r = a[q] + b[q];
-                    stn(y + q * VW, relu_out && last_block ? relun(r) : r);
-                }
+        const float *xt = ROW(XT, t, in, 0);
+        for (int64_t o = 0; o < out; o++) {
+            for (const char *stop = next + per_row; next < next_end && next < stop; next += 64)
+                __builtin_prefetch(next);
+            float *y = ROW(YT, t, out, o);
+            vn a[LANES];
+            for (int q = 0; q < LANES; q++) a[q] = blk == 0 ? splatn(bias[o]) : ldn(y + q * VW);
+            for (int32_t j = rp[o]; j < rp[o + 1]; j++) {
+                const vn v = splatn(val[j]);
+                const float *x = xt + (int64_t)col[j] * TILE;
+                for (int q = 0; q < LANES; q++) a[q] += v * ldn(x + q * VW);
             }
+            for (int q = 0; q < LANES; q++) stn(y + q * VW, relu_out && last_block ? relun(a[q]) : a[q]);
         }
     }
 }
@@ -387,27 +386,19 @@ void lt_weight_grad(int64_t out, int64_t in, int64_t nblocks, const int32_t *row
  * output), W by its columns (colptr, rows, perm: each entry's position in the CSR values). */
 void lt_input_grad(int64_t in, int64_t out, const int32_t *colptr, const int32_t *rows, const int32_t *perm,
                    const float *val, const float *GT, const float *XT, int64_t ntiles, float *DXT) {
-    for (int64_t t = 0; t < ntiles; t++)
-    for (int64_t p = 0; p < TILE; p += PASS) {
-        const float *gt = ROW(GT, t, out, 0) + p;
+    for (int64_t t = 0; t < ntiles; t++) {
+        const float *gt = ROW(GT, t, out, 0);
         for (int64_t k = 0; k < in; k++) {
-            vn a[NV], b[NV];
-            for (int q = 0; q < NV; q++) a[q] = (vn){0}, b[q] = (vn){0};
-            int32_t j = colptr[k];
-            const int32_t end = colptr[k + 1];
-            for (; j + 1 < end; j += 2) {
-                const vn v = splatn(val[perm[j]]), w = splatn(val[perm[j + 1]]);
-                const float *g = gt + (int64_t)rows[j] * TILE, *h = gt + (int64_t)rows[j + 1] * TILE;
-                for (int q = 0; q < NV; q++) a[q] += v * ldn(g + q * VW), b[q] += w * ldn(h + q * VW);
-            }
-            if (j < end) {
+            vn a[LANES];
+            for (int q = 0; q < LANES; q++) a[q] = (vn){0};
+            for (int32_t j = colptr[k]; j < colptr[k + 1]; j++) {
                 const vn v = splatn(val[perm[j]]);
                 const float *g = gt + (int64_t)rows[j] * TILE;
-                for (int q = 0; q < NV; q++) a[q] += v * ldn(g + q * VW);
+                for (int q = 0; q < LANES; q++) a[q] += v * ldn(g + q * VW);
             }
-            const float *x = ROW(XT, t, in, k) + p;
-            float *d = ROW(DXT, t, in, k) + p;
-            for (int q = 0; q < NV; q++) stn(d + q * VW, where_positiven(ldn(x + q * VW), a[q] + b[q]));
+            const float *x = ROW(XT, t, in, k);
+            float *d = ROW(DXT, t, in, k);
+            for (int q = 0; q < LANES; q++) stn(d + q * VW, where_positiven(ldn(x + q * VW), a[q]));
         }
     }
 }
@@ -446,7 +437,7 @@ static void sort_by_input(int64_t in, int64_t b0, int64_t b1, const int64_t *idx
 /* YT (out rows, tile-major) = W x + bias for examples idx[0..B), ReLU where relu_out != 0. WT's
  * rows are ws floats (out rounded up to CHUNK; the weights past out are zero). For each chunk of
  * CHUNK outputs and block of PBLOCK inputs (16 KiB of WT, in L1), every example adds its entries
- * of that block (a sub-range of its own, sorted by input) into registers.
+ * of that block (a sub-range of its own, sorted by input) into registers, one chain per output.
  * iscratch: TILE * (in / PBLOCK + 2) int64s; fscratch: TILE * ws + ws floats. */
 #define PBLOCK 64
 #define AHEAD 4 /* examples whose entries are prefetched ahead of the one being read */
@@ -488,7 +479,7 @@ void lt_nonblank_forward(int64_t out, int64_t ws, int64_t in, int64_t B, const i
             starts[l * (nblk + 1) + nblk] = end;
         }
         for (int64_t i = 0; i < n * ws; i++) Y[i] = 0.0f;
-        for (int64_t c0 = 0; c0 < ws; c0 += PASS)
+        for (int64_t c0 = 0; c0 < ws; c0 += CHUNK) /* CHUNK == TILE: LANES registers */
             for (int64_t blk = 0; blk < nblk; blk++)
                 for (int64_t l = 0; l < n; l++) {
                     const int64_t *st_ = starts + l * (nblk + 1) + blk;
@@ -496,20 +487,14 @@ void lt_nonblank_forward(int64_t out, int64_t ws, int64_t in, int64_t B, const i
                     const int64_t end = st_[1];
                     if (e == end) continue;
                     float *y = Y + l * ws + c0;
-                    vn a[NV], b[NV]; /* even and odd entries: two chains */
-                    for (int q = 0; q < NV; q++) a[q] = ldn(y + q * VW), b[q] = (vn){0};
-                    for (; e + 1 < end; e += 2) {
-                        const float *w = WT + (int64_t)columns[e] * ws + c0;
-                        const float *v = WT + (int64_t)columns[e + 1] * ws + c0;
-                        const vn d = splatn(values[e]), f = splatn(values[e + 1]);
-                        for (int q = 0; q < NV; q++) a[q] += d * ldn(w + q * VW), b[q] += f * ldn(v + q * VW);
-                    }
-                    if (e < end) {
+                    vn a[LANES];
+                    for (int q = 0; q < LANES; q++) a[q] = ldn(y + q * VW);
+                    for (; e < end; e++) {
                         const float *w = WT + (int64_t)columns[e] * ws + c0;
                         const vn d = splatn(values[e]);
-                        for (int q = 0; q < NV; q++) a[q] += d * ldn(w + q * VW);
+                        for (int q = 0; q < LANES; q++) a[q] += d * ldn(w + q * VW);
                     }
-                    for (int q = 0; q < NV; q++) stn(y + q * VW, a[q] + b[q]);
+                    for (int q = 0; q < LANES; q++) stn(y + q * VW, a[q]);
                 }
         float *yt = ROW(YT, b0 / TILE, out, 0);
         for (int64_t o = 0; o < out; o++)
