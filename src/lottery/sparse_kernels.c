@@ -32,6 +32,8 @@ typedef float vf __attribute__((vector_size(64), aligned(4)));
 typedef float vf8 __attribute__((vector_size(32)));
 typedef float vf4 __attribute__((vector_size(16)));
 typedef float vf4u __attribute__((vector_size(16), aligned(4))); /* a store anywhere */
+typedef float vf8u __attribute__((vector_size(32), aligned(4)));
+typedef int32_t vi8 __attribute__((vector_size(32)));
 
 /* The machine's own vectors (VW floats: 16 with AVX-512, 8 with AVX, 4 with SSE), chosen from the
  * build flavour. The forward pass and the input gradient hold a whole tile's 64 lanes (or 64
@@ -439,6 +441,30 @@ static void sort_by_input(int64_t in, int64_t b0, int64_t b1, const int64_t *idx
  * CHUNK outputs and block of PBLOCK inputs (16 KiB of WT, in L1), every example adds its entries
  * of that block (a sub-range of its own, sorted by input) into registers, one chain per output.
  * iscratch: TILE * (in / PBLOCK + 2) int64s; fscratch: TILE * ws + ws floats. */
+/* yt[j * TILE + i] = Y[i * ws + j] + base[j], ReLU'd where relu != 0, for i, j < 8: an 8 x 8 block
+ * of the example-major outputs transposed to tile-major (unpack, then 2 x 2 and 4 x 4 blocks). */
+static inline void finish8x8(const float *Y, int64_t ws, const float *base, float *yt, int32_t relu) {
+    vf8 r[8], t[8], u[8];
+    for (int i = 0; i < 8; i++) r[i] = *(const vf8u *)(Y + i * ws);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int i = 0; i < 8; i += 4)
+        for (int h = 0; h < 2; h++) {
+            u[i + 2 * h] = __builtin_shufflevector(t[i + h], t[i + h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+            u[i + 2 * h + 1] = __builtin_shufflevector(t[i + h], t[i + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        }
+    for (int j = 0; j < 4; j++) { /* u[j]: columns j (low half) and j + 4 (high half) of rows 0-3 */
+        vf8 lo = __builtin_shufflevector(u[j], u[j + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        vf8 hi = __builtin_shufflevector(u[j], u[j + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+        lo += base[j], hi += base[j + 4];
+        if (relu) lo = (vf8)((vi8)lo & ~(lo < 0.0f)), hi = (vf8)((vi8)hi & ~(hi < 0.0f));
+        *(vf8u *)(yt + j * TILE) = lo;
+        *(vf8u *)(yt + (j + 4) * TILE) = hi;
+    }
+}
+
 #define PBLOCK 64
 #define AHEAD 4 /* examples whose entries are prefetched ahead of the one being read */
 void lt_nonblank_forward(int64_t out, int64_t ws, int64_t in, int64_t B, const int64_t *idx,
@@ -497,8 +523,11 @@ void lt_nonblank_forward(int64_t out, int64_t ws, int64_t in, int64_t B, const i
                     for (int q = 0; q < LANES; q++) stn(y + q * VW, a[q]);
                 }
         float *yt = ROW(YT, b0 / TILE, out, 0);
+        const int64_t o8 = out / 8 * 8, l8 = n / 8 * 8;
+        for (int64_t o = 0; o < o8; o += 8)
+            for (int64_t l = 0; l < l8; l += 8) finish8x8(Y + l * ws + o, ws, base + o, yt + o * TILE + l, relu_out);
         for (int64_t o = 0; o < out; o++)
-            for (int64_t l = 0; l < n; l++) {
+            for (int64_t l = o < o8 ? l8 : 0; l < n; l++) {
                 const float v = Y[l * ws + o] + base[o];
                 yt[o * TILE + l] = relu_out && v < 0.0f ? 0.0f : v;
             }
