@@ -237,14 +237,14 @@ def _with_header(content: bytes, **changes: int) -> bytes:
 
 
 def _relabelled(content: bytes, index: int, label: int) -> bytes:
-    labels = parse_idx(content, "labels", 1).clone()
+    labels = parse_idx(content, "labels", 1)
     labels[index] = label
     return encode_idx(labels)
 
 
 def _images_of_shape(content: bytes, rows: int, cols: int) -> bytes:
     images = parse_idx(content, "images", 3)
-    return encode_idx(images[:, :rows, :cols].contiguous())
+    return encode_idx(images[:, :rows, :cols])
 
 
 # name -> (file, what is done to it: None truncates it, "missing" deletes it, else a function of its

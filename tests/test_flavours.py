@@ -61,13 +61,16 @@ HERE = [f for f in kernels.FLAVOURS if runnable(f)]
 
 
 def _sample_data():
+    import torch
+
     from lottery import data, fetch
     from tests.conftest import SAMPLE
 
     dataset = data.decode_dataset({k: SAMPLE / name for k, (name, _) in fetch.MNIST_FILES.items()})
     split = data.make_split(dataset, N_VAL, SPLIT_SEED)
     mean, std = float(split["mean"]), float(split["std"])
-    train, val = split["train_indices"][:N_TRAIN], split["val_indices"]
+    dataset = {key: torch.from_numpy(array) for key, array in dataset.items()}
+    train, val = torch.from_numpy(split["train_indices"][:N_TRAIN]), torch.from_numpy(split["val_indices"])
     images = dataset["train_images"]
     return data.TensorData(
         train_x=data._normalise(images[train], mean, std),
@@ -82,7 +85,8 @@ def _sample_data():
 
 def _split_record() -> dict[str, str]:
     """The sample's split: its indices' sha256 and its statistics (float.hex), as the workflow makes
-    them (PyTorch's permutation and float64 reductions, which must not depend on the machine)."""
+    them (PyTorch's permutation and float64 reductions, by numpy: lottery.order, lottery.reductions),
+    which must not depend on the machine."""
     from lottery import data, fetch
     from tests.conftest import SAMPLE
 

@@ -1,5 +1,6 @@
 """A training job starts at once: it imports no PyTorch (seconds of a job's start) where its backend
-is the native trainer and it draws nothing with PyTorch's generators (lottery.jobs.uses_torch)."""
+is the native trainer and it draws nothing with PyTorch's generators (lottery.jobs.uses_torch); nor do
+the jobs that decode and split the data (PyTorch's permutation and statistics, by numpy)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from lottery.desc import Network, Replicate, Schedule, to_params
 from lottery.fetch import MNIST_FILES
 
 from .conftest import SAMPLE
+from .test_data import SAMPLE_SUMS
 
-MODULES = ("steps", "jobs", "data", "io", "pruning", "order", "model", "variants")
+MODULES = ("steps", "jobs", "data", "io", "pruning", "order", "model", "variants", "reductions", "fetch")
 
 
 def test_the_training_jobs_modules_import_no_pytorch():
@@ -39,9 +41,10 @@ def test_which_jobs_import_pytorch():
         assert not jobs.uses_torch("train_instability_copy", _job(native, variant))
     assert not jobs.uses_torch("train_control", _job(native, "random"))  # PyTorch's draws, by numpy
     assert not jobs.uses_torch("train_instability_copy", _job(native, "random"))
-    for name in ("decode_dataset", "split_dataset", "initialise", "replicate_supermasks"):
-        assert jobs.uses_torch(name, _job(native))  # PyTorch's generators, the analyses' tensors
-    assert not jobs.uses_torch("fetch_dataset", _job(native))
+    for name in ("initialise", "replicate_supermasks"):
+        assert jobs.uses_torch(name, _job(native))  # PyTorch's generator, the analyses' tensors
+    for name in ("fetch_dataset", "decode_dataset", "split_dataset"):
+        assert not jobs.uses_torch(name, _job(native))
     # params the job cannot read: PyTorch's threads pinned all the same; the job says what is wrong
     assert jobs.uses_torch("train_dense", _job({"training": {"no_such_key": 1}}))
 
@@ -52,14 +55,14 @@ EXTENSIONS = {"weights": ".safetensors", "mask": ".safetensors", "metrics": ".js
 TICKET = Network.ticket(Schedule(rate=0.2, rounds=2), 1, "layerwise")
 
 
-def test_training_jobs_run_without_pytorch(tmp_path):
-    """The dense network, a ticket round, a rewinding point, the controls (random pruning too) and an
-    instability copy, one after the other in one process as their rules run them: no PyTorch."""
+def test_data_and_training_jobs_run_without_pytorch(tmp_path):
+    """The data decoded and split, the dense network, a ticket round, a rewinding point, the controls
+    (random pruning too) and an instability copy, one after the other in one process as their rules
+    run them: no PyTorch."""
     if kernels.load() is None:
         pytest.skip(f"the native trainer's kernels cannot be built here ({kernels.unavailable_reason})")
     inputs = {k: str(tmp_path / f"{k}.safetensors") for k in ("init", "dataset", "split", "reinit")}
-    steps.decode_dataset({k: SAMPLE / name for k, (name, _) in MNIST_FILES.items()}, inputs["dataset"])
-    steps.split_dataset(inputs["dataset"], 200, 0, inputs["split"], model.Architecture(), 60)
+    sample_files = {key: {"name": name, "sha256": SAMPLE_SUMS[key]} for key, (name, _) in MNIST_FILES.items()}
     steps.initialise(model.Architecture(), 1, inputs["init"])
     steps.initialise(model.Architecture(), REPLICATE.reinit_seed, inputs["reinit"])
     data = {"dataset": inputs["dataset"], "split": inputs["split"]}
@@ -74,6 +77,16 @@ def test_training_jobs_run_without_pytorch(tmp_path):
     dense, ticket = out("dense"), out("ticket")
     ticket_mask = ticket["mask"]
     runs = [
+        ("decode_dataset", {
+            "input": {k: str(SAMPLE / name) for k, (name, _) in MNIST_FILES.items()},
+            "output": {"dataset": inputs["dataset"]},
+            "params": {"files": sample_files},  # their checksums verified
+        }),
+        ("split_dataset", {
+            "input": {"dataset": inputs["dataset"]}, "output": {"split": inputs["split"]},
+            "params": {"validation_size": 200, "seed": 0, "architecture": to_params(model.Architecture()),
+                       "batch_size": 60},
+        }),
         ("train_dense", {"input": {"init": inputs["init"], **data}, "output": dense, "params": params}),
         ("train_ticket", {
             "input": {"init": inputs["init"], "previous_weights": dense["weights"],

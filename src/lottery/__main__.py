@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text(schema.with_key_table(path.read_text()))
         return 0
 
-    from lottery import data  # PyTorch: only for the sample
+    from lottery import data
     from lottery.fetch import MNIST_FILES
 
     files = {key: f"{args.source}/{name}" for key, (name, _) in MNIST_FILES.items()}

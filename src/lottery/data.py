@@ -1,5 +1,10 @@
 """MNIST-format data: IDX decoding, split and normalisation (fetching, with checksum verification:
-:mod:`lottery.fetch`)."""
+:mod:`lottery.fetch`).
+
+Decoding and splitting work on numpy arrays and import no PyTorch: the split's permutation is PyTorch's
+generator's (:mod:`lottery.order`), its statistics PyTorch's float64 reductions (:mod:`lottery.reductions`),
+bit for bit, so that the files are those PyTorch made.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lottery import reductions
 from lottery.desc import Architecture
 from lottery.io import load_arrays, load_tensors, remake_hint, write_bytes
 from lottery.order import randperm
 
-if TYPE_CHECKING:  # PyTorch is imported where tensors are made: training jobs read arrays (ArrayData)
+if TYPE_CHECKING:  # PyTorch is imported where tensors are made: the jobs read and write arrays
     import torch
 
 # lottery.fetch (its errors, the file names) is imported where data are decoded or checked: reading
@@ -25,8 +31,8 @@ if TYPE_CHECKING:  # PyTorch is imported where tensors are made: training jobs r
 IDX_UBYTE = 0x08
 
 
-def parse_idx(content: bytes, name: str, ndim: int) -> torch.Tensor:
-    """Decode an IDX file of unsigned bytes with ``ndim`` dimensions into a uint8 tensor."""
+def parse_idx(content: bytes, name: str, ndim: int) -> np.ndarray:
+    """Decode an IDX file of unsigned bytes with ``ndim`` dimensions into a uint8 array (its own copy)."""
     from lottery.fetch import DataError
 
     if len(content) < 4:
@@ -53,14 +59,11 @@ def parse_idx(content: bytes, name: str, ndim: int) -> torch.Tensor:
             f"{name}: IDX header announces shape {shape} ({count} bytes) "
             f"but the file holds {len(content) - header} data bytes"
         )
-    import torch
-
-    data = torch.frombuffer(bytearray(content[header:]), dtype=torch.uint8)
-    return data.reshape(shape)
+    return np.frombuffer(content, dtype=np.uint8, count=count, offset=header).reshape(shape).copy()
 
 
-def read_idx_file(path: str | os.PathLike, ndim: int, expected_sha256: str | None = None) -> torch.Tensor:
-    """The IDX file's tensor; with ``expected_sha256``, the decompressed content is verified first (a
+def read_idx_file(path: str | os.PathLike, ndim: int, expected_sha256: str | None = None) -> np.ndarray:
+    """The IDX file's array; with ``expected_sha256``, the decompressed content is verified first (a
     cached download replaced since it was fetched is refused)."""
     from lottery.fetch import DataError, inflate
 
@@ -76,7 +79,7 @@ def read_idx_file(path: str | os.PathLike, ndim: int, expected_sha256: str | Non
 
 def decode_dataset(
     files: dict[str, str | os.PathLike], sha256s: dict[str, str] | None = None
-) -> dict[str, torch.Tensor]:
+) -> dict[str, np.ndarray]:
     """Decode the four IDX files (keys as in :data:`lottery.fetch.MNIST_FILES`) into uint8 images,
     int64 labels, each verified against ``sha256s[key]`` where given."""
     from lottery.fetch import DataError
@@ -87,7 +90,7 @@ def decode_dataset(
         for key in ("train_images", "train_labels", "test_images", "test_labels")
     }
     for key in ("train_labels", "test_labels"):
-        tensors[key] = tensors[key].long()
+        tensors[key] = tensors[key].astype(np.int64)
     for part in ("train", "test"):
         n_images, n_labels = len(tensors[f"{part}_images"]), len(tensors[f"{part}_labels"])
         if n_images != n_labels:
@@ -104,27 +107,25 @@ def decode_dataset(
     return tensors
 
 
-def check_labels(tensors: dict[str, torch.Tensor], files: dict[str, str | os.PathLike]) -> None:
+def check_labels(tensors: dict[str, np.ndarray], files: dict[str, str | os.PathLike]) -> None:
     """The classes are 0..K-1, each with training examples, and the test set has no other label."""
-    import torch
-
     from lottery.fetch import DataError
 
     train, test = tensors["train_labels"], tensors["test_labels"]
     if len(train) == 0:
         raise DataError(f"{files['train_labels']} holds no labels")
-    present = torch.bincount(train)
+    present = np.bincount(train)
     if (present == 0).any():
-        missing = [int(c) for c in (present == 0).nonzero().flatten()]
+        missing = [int(c) for c in np.flatnonzero(present == 0)]
         top = int(train.max())
-        index = int((train == top).nonzero()[0])
+        index = int(np.flatnonzero(train == top)[0])
         raise DataError(
             f"{files['train_labels']}: label {top} (example {index}) but no example of class(es) "
             f"{missing[:10]}: labels must be the classes 0..K-1"
         )
     if len(test) and int(test.max()) >= len(present):
         bad = int(test.max())
-        index = int((test == bad).nonzero()[0])
+        index = int(np.flatnonzero(test == bad)[0])
         raise DataError(
             f"{files['test_labels']}: label {bad} (example {index}) is not a class of the training set "
             f"(0..{len(present) - 1})"
@@ -132,7 +133,7 @@ def check_labels(tensors: dict[str, torch.Tensor], files: dict[str, str | os.Pat
 
 
 def check_fits(
-    dataset: dict[str, torch.Tensor], source: str | os.PathLike, arch: Architecture, validation_size: int,
+    dataset: dict[str, np.ndarray], source: str | os.PathLike, arch: Architecture, validation_size: int,
     batch_size: int,
 ) -> None:  # fmt: skip
     """Raise a DataError naming the config key if the experiment does not fit the decoded ``dataset``."""
@@ -169,23 +170,25 @@ def split_indices(n: int, validation_size: int, seed: int) -> tuple[np.ndarray, 
     return np.sort(perm[validation_size:]), np.sort(perm[:validation_size])
 
 
-def pixel_stats(images: torch.Tensor) -> tuple[float, float]:
-    """Mean and standard deviation of the pixels scaled to [0, 1] (in float64)."""
-    x = images.double().div_(255.0)
-    return float(x.mean()), float(x.std())
+def pixel_stats(images: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation of the pixels scaled to [0, 1] (in float64): those of
+    ``x = images.double().div_(255.0); float(x.mean()), float(x.std())`` in PyTorch on one thread,
+    bit for bit (:mod:`lottery.reductions`)."""
+    x = np.asarray(images).astype(np.float64)
+    np.divide(x, 255.0, out=x)
+    mean = reductions.mean(x)
+    return mean, reductions.std(x, mean)
 
 
-def make_split(dataset: dict[str, torch.Tensor], validation_size: int, seed: int) -> dict[str, torch.Tensor]:
-    """Split indices and the training split's normalisation statistics."""
-    import torch
-
-    train, val = map(torch.from_numpy, split_indices(len(dataset["train_labels"]), validation_size, seed))
-    mean, std = pixel_stats(dataset["train_images"][train])
+def make_split(dataset: dict[str, np.ndarray], validation_size: int, seed: int) -> dict[str, np.ndarray]:
+    """Split indices (int64) and the training split's normalisation statistics (0-d float64)."""
+    train, val = split_indices(len(dataset["train_labels"]), validation_size, seed)
+    mean, std = pixel_stats(np.asarray(dataset["train_images"])[train])
     return {
         "train_indices": train,
         "val_indices": val,
-        "mean": torch.tensor(mean, dtype=torch.float64),
-        "std": torch.tensor(std, dtype=torch.float64),
+        "mean": np.array(mean, dtype=np.float64),
+        "std": np.array(std, dtype=np.float64),
     }
 
 
@@ -288,33 +291,30 @@ def load_array_data(dataset_path: str | os.PathLike, split_path: str | os.PathLi
     )
 
 
-def encode_idx(tensor: torch.Tensor) -> bytes:
-    """IDX bytes of a uint8 tensor (the inverse of :func:`parse_idx`)."""
-    import torch
-
-    if tensor.dtype != torch.uint8:
-        raise ValueError(f"IDX encoding here is for uint8 tensors, got {tensor.dtype}")
-    header = bytes([0, 0, IDX_UBYTE, tensor.dim()])
-    header += b"".join(int(s).to_bytes(4, "big") for s in tensor.shape)
-    return header + tensor.contiguous().numpy().tobytes()
+def encode_idx(array: np.ndarray | torch.Tensor) -> bytes:
+    """IDX bytes of a uint8 array or tensor (the inverse of :func:`parse_idx`)."""
+    array = np.asarray(array)
+    if array.dtype != np.uint8:
+        raise ValueError(f"IDX encoding here is for uint8 arrays, got {array.dtype}")
+    header = bytes([0, 0, IDX_UBYTE, array.ndim])
+    header += b"".join(int(s).to_bytes(4, "big") for s in array.shape)
+    return header + np.ascontiguousarray(array).tobytes()
 
 
 def write_sample(
-    dataset: dict[str, torch.Tensor], out_dir: str | os.PathLike, n_train: int, n_test: int
+    dataset: dict[str, np.ndarray], out_dir: str | os.PathLike, n_train: int, n_test: int
 ) -> dict[str, str]:
     """Write the first ``n_train``/``n_test`` examples as gzipped IDX files named like MNIST's.
 
     Returns the sha256 of each file's decompressed content, keyed like :data:`lottery.fetch.MNIST_FILES`.
     """
-    import torch
-
     from lottery.fetch import MNIST_FILES, sha256
 
     parts = {
         "train_images": dataset["train_images"][:n_train],
-        "train_labels": dataset["train_labels"][:n_train].to(torch.uint8),
+        "train_labels": dataset["train_labels"][:n_train].astype(np.uint8),
         "test_images": dataset["test_images"][:n_test],
-        "test_labels": dataset["test_labels"][:n_test].to(torch.uint8),
+        "test_labels": dataset["test_labels"][:n_test].astype(np.uint8),
     }
     sums = {}
     for key, tensor in parts.items():

@@ -327,6 +327,8 @@ def run_script(name: str, snakemake: Any, **params: Any) -> None:
 WITHOUT_TORCH = frozenset(
     {
         "fetch_dataset",
+        "decode_dataset",
+        "split_dataset",
         "collect_runs",
         "concatenate_runs",
         "replicate_provenance",

@@ -3,8 +3,9 @@ output files.
 
 Training steps read their files as numpy arrays and import no PyTorch (a job starts at once):
 :mod:`lottery.training` hands the arrays to the backend ``training.backend`` names, which imports
-PyTorch only for the ``torch`` reference trainer. Decoding the data, splitting it, drawing θ0 and the
-random controls' draws import PyTorch, whose generators they reproduce bit for bit.
+PyTorch only for the ``torch`` reference trainer. Decoding the data and splitting it import no PyTorch
+either (the split's permutation and statistics are PyTorch's, bit for bit: :mod:`lottery.data`);
+drawing θ0 imports PyTorch, whose generator it uses.
 
 Each takes the experiment's typed pieces (:mod:`lottery.desc`) whole, as the rule's job hands them
 over (:mod:`lottery.jobs`); the control variants' own parts are in :mod:`lottery.variants`, the runs
@@ -22,7 +23,7 @@ import numpy as np
 
 from lottery import data, model, provenance, pruning, variants
 from lottery.desc import Architecture, Network, Replicate, TrainingHparams, recorded
-from lottery.io import load_arrays, load_tensors, save_tensors, write_json, write_text
+from lottery.io import load_arrays, save_tensors, write_json, write_text
 from lottery.logs import log, step
 from lottery.runs import csv_text
 
@@ -34,9 +35,9 @@ CURVE_COLUMNS = ("iteration", "train_loss", "val_loss", "val_acc", "test_loss", 
 def decode_dataset(
     raw: Mapping[str, PathLike], out: PathLike, sha256s: Mapping[str, str] | None = None
 ) -> None:
-    tensors = data.decode_dataset(dict(raw), dict(sha256s or {}))
-    save_tensors(out, tensors)
-    log.info("decoded %s", {k: tuple(v.shape) for k, v in tensors.items()})
+    arrays = data.decode_dataset(dict(raw), dict(sha256s or {}))
+    save_tensors(out, arrays)
+    log.info("decoded %s", {k: tuple(v.shape) for k, v in arrays.items()})
 
 
 @step
@@ -45,9 +46,9 @@ def split_dataset(
 ) -> None:
     """The experiment's training/validation split, once the data are known to fit the experiment: the
     network's input and output sizes, the batch size - before any network is trained."""
-    tensors = load_tensors(dataset)
-    data.check_fits(tensors, dataset, arch, validation_size, batch_size)
-    split = data.make_split(tensors, validation_size, seed)
+    arrays = load_arrays(dataset)
+    data.check_fits(arrays, dataset, arch, validation_size, batch_size)
+    split = data.make_split(arrays, validation_size, seed)
     save_tensors(out, split, metadata={"seed": seed, "validation_size": validation_size})
     train_n, val_n = len(split["train_indices"]), len(split["val_indices"])
     mean, std = float(split["mean"]), float(split["std"])
