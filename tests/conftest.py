@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -11,6 +13,16 @@ SAMPLE = ROOT / ".test" / "data" / "mnist-sample"
 # the slowest machine kind under load (the tiny workflow took 11 min on a 2-core AVX2 EPYC beside
 # another test file), within CI's 90 minutes. No test depends on the machine's speed.
 HUNG = 3600
+
+
+def local_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a `snakemake` run on this machine (no cluster): this process's, with SLURM's
+    tools pointed at an empty configuration, which they refuse at once. Snakemake imports every executor
+    plugin it finds when it starts, and the SLURM plugin (the test extra) asks `scontrol show config`
+    for the cluster's MinJobAge as it is imported; where SLURM is installed but its controller is not
+    running (tests/slurm/setup.sh run once, its daemons since gone), scontrol waits 9 s for it first:
+    9 s of each of the suite's ~120 `snakemake` runs. A local run never uses SLURM."""
+    return os.environ | {"SLURM_CONF": os.devnull} | (extra or {})
 
 
 def synthetic_data(n_train: int = 240, n_val: int = 60, n_test: int = 60, dim: int = 20, seed: int = 0):

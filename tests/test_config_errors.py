@@ -15,7 +15,7 @@ from lottery import schema
 from lottery.experiment import ConfigError, Experiment
 from lottery.io import write_json
 
-from .conftest import HUNG, ROOT
+from .conftest import HUNG, ROOT, local_env
 from .test_desc import _config
 
 pytestmark = pytest.mark.faults
@@ -108,6 +108,7 @@ def test_the_workflow_refuses_them_before_any_job(tmp_path):
         capture_output=True,
         text=True,
         timeout=HUNG,
+        env=local_env(),
     )
     assert result.returncode != 0
     assert "invalid configuration: variants.rewind_iterations has 8000" in result.stderr + result.stdout

@@ -20,7 +20,7 @@ import yaml
 
 from lottery.io import load_tensors, read_json, save_tensors
 
-from .conftest import HUNG, ROOT
+from .conftest import HUNG, ROOT, local_env
 from .test_workflow import RESULTS, copy_test_dir
 
 pytestmark = pytest.mark.faults
@@ -50,7 +50,9 @@ def command(workdir: Path, *args: str) -> list[str]:
 
 
 def run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(command(workdir, *args), cwd=ROOT, capture_output=True, text=True, timeout=HUNG)
+    return subprocess.run(
+        command(workdir, *args), cwd=ROOT, capture_output=True, text=True, timeout=HUNG, env=local_env()
+    )
 
 
 def result_files(workdir: Path) -> dict[str, bytes]:
@@ -112,7 +114,7 @@ def test_random_kills_then_a_rerun_give_the_uninterrupted_results(uninterrupted,
     kills: list[str] = []
     while len(kills) < KILLS:
         snakemake = subprocess.Popen(
-            command(workdir), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            command(workdir), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=local_env()
         )
         while snakemake.poll() is None and len(kills) < KILLS:
             time.sleep(rng.uniform(0.5, 2.5))
@@ -146,7 +148,7 @@ def test_a_killed_runs_orphan_does_not_overwrite_a_rerun_with_a_changed_config(t
     workflow rerun; the orphan must stop and never replace the rerun's outputs."""
     workdir = small_workdir(tmp_path, training={"iterations": 1_000_000, "eval_every": 50, "test_every": 50})
     snakemake = subprocess.Popen(
-        command(workdir), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command(workdir), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=local_env()
     )
     deadline = time.monotonic() + 120
     while not any(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 import re
 import shutil
 import subprocess
@@ -19,7 +18,7 @@ import yaml
 from lottery.io import load_tensors
 from lottery.pruning import kept_counts
 
-from .conftest import HUNG, ROOT
+from .conftest import HUNG, ROOT, local_env
 
 pytestmark = pytest.mark.workflow
 RESULTS = "results/tiny"
@@ -45,7 +44,7 @@ def snakemake(workdir: Path, *args: str, env: dict[str, str] | None = None) -> s
         capture_output=True,
         text=True,
         timeout=HUNG,
-        env=None if env is None else os.environ | env,
+        env=local_env(env),
     )
 
 
@@ -358,7 +357,12 @@ def test_jobs_run_again_give_the_same_bytes(first_run, tmp_path):
 
 def test_lint_is_clean():
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True, timeout=HUNG
+        [sys.executable, "-m", "snakemake", "--lint"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=HUNG,
+        env=local_env(),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Lints for" not in result.stdout + result.stderr
@@ -374,7 +378,7 @@ def test_the_workflow_runs_as_a_module(tmp_path):
         "use rule * from lottery as lottery_*\n"
     )
     as_module = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1"], cwd=tmp_path,
-                               capture_output=True, text=True, timeout=HUNG)  # fmt: skip
+                               capture_output=True, text=True, timeout=HUNG, env=local_env())  # fmt: skip
     assert as_module.returncode == 0, as_module.stderr[-3000:]
     own = snakemake(copy_test_dir(tmp_path / "own"), "-n")
     expected = {f"lottery_{rule}": count for rule, count in job_counts(own.stdout).items()}
