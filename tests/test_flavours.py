@@ -108,9 +108,10 @@ def _digest(state) -> str:
     return h.hexdigest()
 
 
-def worker(contract: str = "off") -> None:
+def worker(contract: str = "off", define: str = "") -> None:
     """Train both networks with the kernels of ``$LOTTERY_MARCH`` (built with ``-ffp-contract=<contract>``:
-    ``fast`` only to show that the comparison sees fused multiply-adds); print a JSON line."""
+    ``fast`` only to show that the comparison sees fused multiply-adds; ``define``: a ``-D`` flag more);
+    print a JSON line."""
     import torch
 
     from lottery import pruning
@@ -123,6 +124,8 @@ def worker(contract: str = "off") -> None:
         kernels.FLAGS = tuple(
             f"-ffp-contract={contract}" if f.startswith("-ffp-contract") else f for f in kernels.FLAGS
         )
+    if define:
+        kernels.FLAGS = (*kernels.FLAGS, define)
     lib = kernels.load()
     assert lib is not None, kernels.unavailable_reason
     data = _sample_data()
@@ -152,10 +155,10 @@ def worker(contract: str = "off") -> None:
     print(json.dumps(out))
 
 
-def run_flavour(flavour: str, cache: Path, contract: str = "off") -> dict:
+def run_flavour(flavour: str, cache: Path, contract: str = "off", define: str = "") -> dict:
     env = {**os.environ, "LOTTERY_MARCH": flavour, "LOTTERY_KERNEL_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        [sys.executable, "-c", f"from tests.test_flavours import worker; worker({contract!r})"],
+        [sys.executable, "-c", f"from tests.test_flavours import worker; worker({contract!r}, {define!r})"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -383,6 +386,20 @@ def test_the_comparison_would_see_fused_multiply_adds(flavours, tmp_path):
         fused["networks"]["sparse"]["weights_sha256"]
         != flavours[BASELINE]["networks"]["sparse"]["weights_sha256"]
     )
+
+
+def test_rows_side_by_side_give_the_same_bits(flavours, tmp_path):
+    """The forward pass and the input gradient run two rows (columns) side by side where a tile is
+    few registers (AVX-512: ``PAIRS``), one at a time elsewhere: both orders of work, built here with
+    the other choice than this flavour's, give the committed weights."""
+    flavour = "x86-64-v3" if "x86-64-v3" in HERE else BASELINE
+    source = (ROOT / "src" / "lottery" / "sparse_kernels.c").read_text()
+    assert "#define PAIRS (VW == 16)" in source
+    other = run_flavour(flavour, tmp_path / "cache", define="-DLT_PAIRS=1")
+    golden = json.loads(GOLDEN.read_text())
+    for network in ("sparse", "round0"):
+        assert other["networks"][network] == golden[network]
+        assert other["networks"][network] == flavours[flavour]["networks"][network]
 
 
 def test_the_trainer_records_the_flavour_in_the_provenance_only(tiny_data, lib):

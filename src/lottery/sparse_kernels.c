@@ -54,6 +54,15 @@ typedef int32_t vi8 __attribute__((vector_size(32)));
 #define NV 4
 #define PASS (VW * NV) /* lanes of a pass of the first layer's weight gradient: divides TILE */
 #define LANES (TILE / VW) /* machine vectors in a tile's 64 lanes */
+/* With AVX-512 a tile is 4 registers: one chain of them waits on the adder's latency (4 cycles on
+ * Intel) every entry, so two rows (or columns) run side by side, 8 chains; with AVX2 a tile is
+ * already 8 registers, and two would spill. Each row's sum keeps its order: the same bits either
+ * way (tests/test_flavours.py builds both; -DLT_PAIRS=0/1 overrides). */
+#ifdef LT_PAIRS
+#define PAIRS LT_PAIRS
+#else
+#define PAIRS (VW == 16)
+#endif
 typedef float vn __attribute__((vector_size(VW * 4), aligned(4)));
 typedef int32_t vni __attribute__((vector_size(VW * 4), aligned(4)));
 static inline vn ldn(const float *p) { return *(const vn *)p; }
@@ -238,7 +247,41 @@ void lt_forward(int64_t out, int64_t in, int64_t nblocks, const int32_t *rowptr,
         const int32_t *rp = rowptr + blk * out;
         const int32_t last_block = blk == nblocks - 1;
         const float *xt = ROW(XT, t, in, 0);
-        for (int64_t o = 0; o < out; o++) {
+        int64_t o = 0;
+#if PAIRS
+        for (; o + 1 < out; o += 2) { /* rows o and o + 1 side by side: two chains (see PAIRS) */
+            for (const char *stop = next + 2 * per_row; next < next_end && next < stop; next += 64)
+                __builtin_prefetch(next);
+            float *y = ROW(YT, t, out, o), *z = y + TILE;
+            vn a[LANES], b[LANES];
+            for (int q = 0; q < LANES; q++) {
+                a[q] = blk == 0 ? splatn(bias[o]) : ldn(y + q * VW);
+                b[q] = blk == 0 ? splatn(bias[o + 1]) : ldn(z + q * VW);
+            }
+            int32_t j = rp[o], k = rp[o + 1];
+            const int32_t j_end = rp[o + 1], k_end = rp[o + 2];
+            for (; j < j_end && k < k_end; j++, k++) {
+                const vn v = splatn(val[j]), w = splatn(val[k]);
+                const float *x = xt + (int64_t)col[j] * TILE, *u = xt + (int64_t)col[k] * TILE;
+                for (int q = 0; q < LANES; q++) a[q] += v * ldn(x + q * VW), b[q] += w * ldn(u + q * VW);
+            }
+            for (; j < j_end; j++) {
+                const vn v = splatn(val[j]);
+                const float *x = xt + (int64_t)col[j] * TILE;
+                for (int q = 0; q < LANES; q++) a[q] += v * ldn(x + q * VW);
+            }
+            for (; k < k_end; k++) {
+                const vn w = splatn(val[k]);
+                const float *u = xt + (int64_t)col[k] * TILE;
+                for (int q = 0; q < LANES; q++) b[q] += w * ldn(u + q * VW);
+            }
+            for (int q = 0; q < LANES; q++) {
+                stn(y + q * VW, relu_out && last_block ? relun(a[q]) : a[q]);
+                stn(z + q * VW, relu_out && last_block ? relun(b[q]) : b[q]);
+            }
+        }
+#endif
+        for (; o < out; o++) {
             for (const char *stop = next + per_row; next < next_end && next < stop; next += 64)
                 __builtin_prefetch(next);
             float *y = ROW(YT, t, out, o);
@@ -390,7 +433,37 @@ void lt_input_grad(int64_t in, int64_t out, const int32_t *colptr, const int32_t
                    const float *val, const float *GT, const float *XT, int64_t ntiles, float *DXT) {
     for (int64_t t = 0; t < ntiles; t++) {
         const float *gt = ROW(GT, t, out, 0);
-        for (int64_t k = 0; k < in; k++) {
+        int64_t k = 0;
+#if PAIRS
+        for (; k + 1 < in; k += 2) { /* columns k and k + 1 side by side: two chains (see PAIRS) */
+            vn a[LANES], b[LANES];
+            for (int q = 0; q < LANES; q++) a[q] = (vn){0}, b[q] = (vn){0};
+            int32_t j = colptr[k], i = colptr[k + 1];
+            const int32_t j_end = colptr[k + 1], i_end = colptr[k + 2];
+            for (; j < j_end && i < i_end; j++, i++) {
+                const vn v = splatn(val[perm[j]]), w = splatn(val[perm[i]]);
+                const float *g = gt + (int64_t)rows[j] * TILE, *h = gt + (int64_t)rows[i] * TILE;
+                for (int q = 0; q < LANES; q++) a[q] += v * ldn(g + q * VW), b[q] += w * ldn(h + q * VW);
+            }
+            for (; j < j_end; j++) {
+                const vn v = splatn(val[perm[j]]);
+                const float *g = gt + (int64_t)rows[j] * TILE;
+                for (int q = 0; q < LANES; q++) a[q] += v * ldn(g + q * VW);
+            }
+            for (; i < i_end; i++) {
+                const vn w = splatn(val[perm[i]]);
+                const float *h = gt + (int64_t)rows[i] * TILE;
+                for (int q = 0; q < LANES; q++) b[q] += w * ldn(h + q * VW);
+            }
+            const float *x = ROW(XT, t, in, k);
+            float *d = ROW(DXT, t, in, k);
+            for (int q = 0; q < LANES; q++) {
+                stn(d + q * VW, where_positiven(ldn(x + q * VW), a[q]));
+                stn(d + TILE + q * VW, where_positiven(ldn(x + TILE + q * VW), b[q]));
+            }
+        }
+#endif
+        for (; k < in; k++) {
             vn a[LANES];
             for (int q = 0; q < LANES; q++) a[q] = (vn){0};
             for (int32_t j = colptr[k]; j < colptr[k + 1]; j++) {
