@@ -243,3 +243,30 @@ def test_the_analyses_defaults_are_the_schemas():
     d = schema.defaults()["analysis"]
     assert Instability() == from_params(Instability, d["instability"])
     assert PixelMap() == from_params(PixelMap, d["pixel_map"])
+
+
+def test_the_paper_and_the_ticket_analyses_read_the_same_reference_schedule():
+    """One rule (lottery.desc.reference_schedule_name): the paper's rate-0.2 where there is one, even
+    beside a longer fixed-rate schedule (the analyses once took the longest, the paper's claims
+    rate-0.2); else the most rounds, the first by name among equals."""
+    import pandas as pd
+
+    from lottery import paper
+
+    for schedules, want in (
+        ([{"rate": 0.5, "rounds": 12}, {"rate": 0.2, "rounds": 5}], "rate-0.2"),
+        ([{"rate": 0.3, "rounds": 4}, {"rate": 0.5, "rounds": 6}], "rate-0.5"),
+        ([{"rate": 0.5, "rounds": 6}, {"rate": 0.3, "rounds": 6}], "rate-0.3"),
+    ):
+        c = config()
+        c["pruning"]["schedules"] = schedules
+        experiment = Experiment.from_config(c)
+        runs = pd.DataFrame(
+            [
+                {"schedule": f"rate-{s['rate']:g}", "round": r, "variant": "ticket"}
+                for s in schedules
+                for r in range(1, s["rounds"] + 1)
+            ]
+        )
+        assert experiment.reference_schedule.name == want
+        assert paper.iterative_schedule(runs) == want

@@ -165,6 +165,22 @@ def compound_rate(ratio: float, rounds: int) -> float:
     return 1.0 - (1.0 - ratio) ** (1.0 / rounds)
 
 
+PAPER_SCHEDULE = "rate-0.2"  # the paper's iterative schedule: 20% of the hidden weights a round
+
+
+def reference_schedule_name(rounds: Mapping[str, int]) -> str | None:
+    """The reference schedule among the iterative fixed-rate ones (``rate-<r>`` names and their
+    rounds): the paper's ``rate-0.2`` where there is one, else the one with the most rounds (the first
+    by name among equals); None where there is none. The paper's claims and figures (read from
+    runs.csv) and the ticket analyses (read from the experiment's description) both ask this one
+    rule, so that they read the same tickets."""
+    if not rounds:
+        return None
+    if PAPER_SCHEDULE in rounds:
+        return PAPER_SCHEDULE
+    return min(rounds, key=lambda name: (-rounds[name], name))
+
+
 @dataclass(frozen=True)
 class Schedule:
     """A pruning schedule: ``rounds`` rounds, each pruning ``rate`` of the surviving hidden weights.

@@ -20,6 +20,7 @@ from lottery.desc import (
     Schedule,
     TrainingHparams,
     from_params,
+    reference_schedule_name,
 )
 from lottery.logs import Explained
 
@@ -243,10 +244,12 @@ class Experiment:
 
     @property
     def reference_schedule(self) -> Schedule | None:
-        """The iterative fixed-rate schedule (the paper's 20% a round) whose tickets the analyses of
-        :data:`TICKET_ANALYSES` read: the one with the most rounds, None if there is none."""
-        iterative = [s for s in self.schedules.values() if s.ratio is None and not s.oneshot]
-        return max(iterative, key=lambda s: s.rounds, default=None)
+        """The iterative fixed-rate schedule whose tickets the analyses of :data:`TICKET_ANALYSES`
+        read (:func:`lottery.desc.reference_schedule_name`: the paper's 20% a round where there is
+        one), None if there is none."""
+        iterative = {s.name: s for s in self.schedules.values() if s.ratio is None and not s.oneshot}
+        name = reference_schedule_name({n: s.rounds for n, s in iterative.items()})
+        return None if name is None else iterative[name]
 
     @property
     def oneshot_reference(self) -> Schedule | None:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from lottery.analysis import summarise_by_pm
+from lottery.desc import reference_schedule_name
 from lottery.io import read_json, write_table
 
 PathLike = str | os.PathLike
@@ -29,14 +30,11 @@ LEVEL_TOLERANCE = 0.1  # Pm is matched to a paper level within 0.1 percentage po
 
 
 def iterative_schedule(runs: pd.DataFrame) -> str | None:
-    """The iterative fixed-rate schedule the paper's plots are about: ``rate-0.2`` if present, else the
-    fixed-rate schedule with the most rounds."""
-    schedules = runs.loc[runs["schedule"].astype(str).str.startswith("rate-"), "schedule"]
-    if schedules.empty:
-        return None
-    if (schedules == "rate-0.2").any():
-        return "rate-0.2"
-    return str(runs.loc[schedules.index].groupby("schedule")["round"].max().idxmax())
+    """The iterative fixed-rate schedule the paper's plots are about, by the rule the ticket analyses
+    use too (:func:`lottery.desc.reference_schedule_name`)."""
+    fixed = runs[runs["schedule"].astype(str).str.startswith("rate-")]
+    rounds = fixed.groupby("schedule")["round"].max()
+    return reference_schedule_name({str(name): int(r) for name, r in rounds.items()})
 
 
 def level_values(
