@@ -189,8 +189,15 @@ def report(raw: dict, args) -> str:
     lines += [
         "",
         f"Step targets met at {sum(r[2] for r in rows)} of {len(rows)} rounds; validation pass no slower "
-        f"than the reference's at {sum(r[3] for r in rows)} of {len(rows)}; largest whole run over pure "
-        f"training (validation every 100 iterations, two test evaluations): {max(r[4] for r in rows):.3f}.",
+        f"than the reference's at {sum(r[3] for r in rows)} of {len(rows)}"
+        + (
+            f" (slower at round {', '.join(str(r[0]) for r in rows if not r[3])})"
+            if not all(r[3] for r in rows)
+            else ""
+        )
+        + "; largest whole run over pure "
+        f"training (validation every 100 iterations, two test evaluations): {max(r[4] for r in rows):.3f}"
+        f" (above 1.2 at {sum(r[4] > 1.2 for r in rows)} of {len(rows)} rounds).",
         "",
         "Projected seed of config/paper.yaml (81 trainings of 50,000 iterations with their evaluations, "
         "one job at a time per core, two cores)"

@@ -77,7 +77,12 @@ def test_sparse_speed_report_ratios_targets_and_projected_seed():
     assert "| 0.250 | ≤ 0.2 (not met) |" in text  # round 18
     assert "| 4 | " not in text  # only the rounds shown
     assert (
-        "Step targets met at 19 of 21 rounds; validation pass no slower than the reference's at 20 of 21"
+        "Step targets met at 19 of 21 rounds; validation pass no slower than the reference's at 20 of 21 "
+        "(slower at round 0)" in text
+    )
+    # run / pure: 1 + (500 x 5 ms + 2 x 10 ms) / (50,000 x 0.25 ms) = 1.2016 at rounds 1-20, 1.134 at 0
+    assert (
+        "(validation every 100 iterations, two test evaluations): 1.202 (above 1.2 at 20 of 21 rounds)"
         in text
     )
     # A training: 50,000 steps, 500 validation passes, 500 test passes at the test-curve rounds
