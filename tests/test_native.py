@@ -382,3 +382,34 @@ def test_the_evaluations_prefetch_changes_no_bit(tiny_data, lib):
     plain = [partial(c.func, *c.args[:-2], None, 0) for c in calls]
     without = trainer._evaluate_with((plain, logits), y), logits.copy()
     assert with_hint[0] == without[0] and np.array_equal(with_hint[1], without[1])
+
+
+@pytest.mark.parametrize("keep", [0.2, 0.42])
+def test_a_sparse_first_layer_denser_than_the_threshold_is_evaluated_as_nonblank(tiny_data, lib, keep):
+    """Its surviving weights scattered into a dense matrix, read at the non-blank inputs only: the
+    reference's loss to float rounding, its accuracy, for the trainer's weights and for a copy."""
+    import lottery.native as native
+
+    init = glorot_normal_init(ARCH, seed=3)
+    masks = _masks(init, keep, seed=2)
+    data = with_background(tiny_data)
+    trainer = _native(init, masks, data, HP, 2)
+    assert trainer.layers[0].path == SPARSE
+    dense = keep > native.EVALUATION_NONBLANK_DENSITY
+    assert trainer.evaluation_path == (NONBLANK if dense else SPARSE)
+    reference = _reference(init, masks, data, HP, 2)
+    trainer.run(30)
+    reference.run(30)
+    copy = trainer.flat_copy()
+    trainer.run(5)  # the copy keeps the weights of 30 steps
+    xt = trainer.evaluation_inputs(data.test_x)
+    assert isinstance(xt, tuple) == dense
+    want = reference.evaluate(reference.evaluation_inputs(data.test_x), data.test_y)
+    for got in (trainer.evaluate(xt, data.test_y, copy), trainer.evaluate(xt, data.test_y, copy)):
+        assert got.accuracy == want.accuracy
+        assert got.loss == pytest.approx(want.loss, rel=1e-5)
+    reference.run(5)
+    got = trainer.evaluate(xt, data.test_y)
+    assert got.loss == pytest.approx(
+        reference.evaluate(reference.evaluation_inputs(data.test_x), data.test_y).loss, rel=1e-5
+    )

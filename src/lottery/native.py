@@ -39,6 +39,14 @@ from lottery.pruning import rewind
 
 PAD = 64  # the kernels' tile: the batch dimension is padded to a multiple of it
 ALIGN = 64  # bytes: a cache line, where every buffer the kernels stream through starts
+# A sparse first layer denser than this, whose inputs have a background value, is evaluated as a
+# dense-nonblank one (its surviving weights scattered into a dense matrix once a pass): on an
+# evaluation set that costs the same at every density, the CSR path in proportion to its weights.
+# A validation pass at rounds 4 and 5 of the paper's schedule (41% and 33% of fc1) took 7-24% less
+# time so, as long at round 6 (26%), 17-43% more at rounds 7 and 8 (two processes side by side on
+# the AVX2 Zen 3: benchmarks/evaluation_paths.py, BENCHMARKS.md). Chosen from the mask, never from
+# a timing.
+EVALUATION_NONBLANK_DENSITY = 0.3
 BLOCK = 64  # input features per block of the blocked CSR, at least (64 x 64 floats: 16 KiB, in L1)
 BLOCK_ENTRIES = 8  # entries per row and block, on average, at least
 SPARSE = "sparse"
@@ -278,7 +286,15 @@ class NativeTrainer:
         self.acts = self._activations(self.ntiles)
         self.grads = self._activations(self.ntiles)
         self.idx = np.zeros(hparams.batch_size, dtype=np.int64)
-        self.evaluation_buffers: dict[int, list[np.ndarray]] = {}
+        self.evaluation_path = self.layers[0].path  # see EVALUATION_NONBLANK_DENSITY
+        nnz = len(self.layers[0].col) if self.layers[0].col is not None else 0
+        if (
+            self.evaluation_path == SPARSE
+            and data.background is not None
+            and nnz > EVALUATION_NONBLANK_DENSITY * first.size
+        ):
+            self.evaluation_path = NONBLANK
+        self.evaluation_buffers: dict[int | str, list[np.ndarray]] = {}
         self.evaluation_calls: dict[tuple[int, int, int], tuple[list, np.ndarray]] = {}
         self.calls = self._calls()
         self.loss_sum = 0.0
@@ -384,7 +400,7 @@ class NativeTrainer:
         """``x`` as the first layer reads it: tile-major, its pixels only, lanes past the end zero."""
         x = np.ascontiguousarray(x, dtype=np.float32)
         n = len(x)
-        if self.layers[0].path == NONBLANK:
+        if self.evaluation_path == NONBLANK:
             return NonBlankInputs.from_dense(x, self.background), np.arange(n, dtype=np.int64)
         xt = aligned_zeros((padded(n) // PAD, self.layers[0].inp, PAD))
         pixels = None if self.pixels_i32 is None else _ptr(self.pixels_i32)
@@ -409,6 +425,9 @@ class NativeTrainer:
         if layers[0].path == NONBLANK:
             calls.append(self._layer_forward(flat, 0, xt, first_out if last else logits))
             start, source = 1, first_out
+        elif self.evaluation_path == NONBLANK:
+            calls += self._sparse_as_nonblank(flat, xt, first_out if last else logits)
+            start, source = 1, first_out
         base, tile_bytes = _ptr(flat), 4 * source.shape[1] * PAD
         for t in range(ntiles):
             for i in range(start, len(layers)):
@@ -422,6 +441,38 @@ class NativeTrainer:
                     int(i < last), ahead, tile_bytes if ahead else 0,
                 ))  # fmt: skip
         return calls, logits
+
+    def _sparse_as_nonblank(self, flat: np.ndarray, xt: tuple, y: np.ndarray) -> list:
+        """A sparse first layer's evaluation as a dense-nonblank one (see
+        :data:`EVALUATION_NONBLANK_DENSITY`): its surviving weights scattered into a dense matrix
+        (transposed, rows padded as :meth:`Layer.nonblank` stores them; the others stay zero), then
+        ``lt_nonblank_forward``. Bound calls, as :meth:`_evaluation_calls` returns them."""
+        layer, (nb, idx) = self.layers[0], xt
+        n_in, n_out = self.shapes[layer.name][1], layer.out
+        stride = padded(n_out)
+        if "sparse-as-nonblank" not in self.evaluation_buffers:
+            rows, columns = np.divmod(layer.matrix_index, n_in)
+            self.evaluation_buffers["sparse-as-nonblank"] = [
+                aligned_zeros(n_in * stride),  # the matrix
+                columns * stride + rows,  # each surviving weight's place in it
+                aligned_zeros(2 * PAD * (n_in // 64 + 2), np.int32),  # the kernel's scratch
+                aligned_zeros((PAD + 1) * stride),
+            ]
+        matrix, places, iscratch, fscratch = self.evaluation_buffers["sparse-as-nonblank"]
+        values = flat[layer.values]
+
+        def scatter() -> None:
+            matrix[places] = values
+
+        return [
+            scatter,
+            partial(
+                self.lib.lt_nonblank_forward, n_out, stride, n_in, len(idx), _ptr(idx), _ptr(nb.offsets),
+                _ptr(nb.columns), _ptr(nb.values), nb.background, _ptr(matrix),
+                _ptr(flat) + 4 * layer.bias.start, _ptr(y), int(len(self.layers) > 1), _ptr(iscratch),
+                _ptr(fscratch),
+            ),
+        ]  # fmt: skip
 
     def evaluate(self, xt: Any, y: Any, flat: np.ndarray | None = None):
         """The loss and accuracy of the weights (``flat``, else the trainer's own) on a set."""
