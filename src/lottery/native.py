@@ -13,7 +13,8 @@ reads. Parameters, gradients and Adam's moments are one compact vector: the surv
 first layer's matrix where it is dense, the biases; Adam runs on that vector only.
 
 Validation and test sets go through the same layers (their inputs gathered once), so evaluation
-follows the sparsity too.
+follows the sparsity too; a sparse first layer denser than :data:`EVALUATION_NONBLANK_DENSITY` is
+evaluated as a dense-nonblank one, which costs less there.
 
 The path is chosen per layer from the mask (never by a timing), and every sum's order is fixed in
 the kernels: the numbers a run gives depend neither on the machine nor on how busy it was. They
