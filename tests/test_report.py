@@ -93,3 +93,18 @@ def test_summary_says_which_path_trained_the_layers():
     assert "- fc1 sparse, fc2 sparse, fc3 sparse: 2 network(s)" in text
     assert "- fc1 dense-nonblank, fc2 dense, fc3 dense: 1 network(s)" in text
     assert text.index("fc1 sparse") < text.index("fc1 dense-nonblank")  # most networks first
+
+
+def test_the_html_reports_categories_sort_in_the_reports_order():
+    """Snakemake's report lists categories sorted by name: the summary first, then the sections in
+    their list's order (the paper's claims at its place), whatever their count."""
+    import re
+
+    from lottery.sections import CLAIMS_CATEGORY, SUMMARY_CATEGORY
+
+    categories = [SUMMARY_CATEGORY, *dict.fromkeys(s.category for s in SECTIONS)]
+    assert categories == sorted(categories)
+    assert [int(c.split(".")[0]) for c in categories] == list(range(len(categories)))
+    rules = "".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk"))
+    assert not re.search(r'category="', rules)  # every category from lottery.sections
+    assert CLAIMS_CATEGORY in categories

@@ -9,6 +9,11 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
+# The HTML report lists its categories sorted by name: two-digit numbers keep them in the report's
+# order (with "10. ..." it read "0., 1., 10., 11., 2., ...").
+SUMMARY_CATEGORY = "00. Summary"
+CLAIMS_CATEGORY = "07. The paper's claims"
+
 
 @dataclass(frozen=True)
 class Section:
@@ -36,17 +41,17 @@ class Section:
 
 
 SECTIONS = (
-    Section("pruning_ratios", "1. Desired vs actual pruning"),
-    Section("accuracy", "2. Accuracy against prune ratio"),
-    Section("correlations", "3. Correlations", figure=False),
-    Section("parameter_importance", "4. Parameter importance"),
-    Section("random_states", "5. Results per random state"),
-    Section("paper_view", "6. The paper's view"),
+    Section("pruning_ratios", "01. Desired vs actual pruning"),
+    Section("accuracy", "02. Accuracy against prune ratio"),
+    Section("correlations", "03. Correlations", figure=False),
+    Section("parameter_importance", "04. Parameter importance"),
+    Section("random_states", "05. Results per random state"),
+    Section("paper_view", "06. The paper's view"),
     # analysis.paper with a oneshot schedule: the paper's iterative vs one-shot comparison
-    Section("oneshot", "7. The paper's claims", table_in_report=False, in_summary=False, paper_oneshot=True),
+    Section("oneshot", CLAIMS_CATEGORY, table_in_report=False, in_summary=False, paper_oneshot=True),
     # What the tickets are (lottery.experiment.TICKET_ANALYSES)
-    Section("instability", "8. Instability", switched=True),
-    Section("supermasks", "9. Supermasks", switched=True),
+    Section("instability", "08. Instability", switched=True),
+    Section("supermasks", "09. Supermasks", switched=True),
     Section("mask_overlap", "10. Mask overlap", switched=True),
     Section("pixel_map", "11. The pixel map", table_in_report=False, switched=True),
 )

@@ -35,7 +35,7 @@ rule summary:
         summary=report(
             f"{RESULTS}/summary.md",
             caption="../report/summary.rst",
-            category="0. Summary",
+            category=sections.SUMMARY_CATEGORY,
         ),
     log:
         f"{LOGS}/analysis/summary.log",

@@ -10,7 +10,7 @@ rule claims:
         table=report(
             f"{ANALYSIS}/claims.csv",
             caption="../report/claims.rst",
-            category="7. The paper's claims",
+            category=sections.CLAIMS_CATEGORY,
         ),
         markdown=f"{ANALYSIS}/claims.md",
     log:
@@ -49,7 +49,7 @@ rule test_curves:
         png=report(
             f"{FIGURES}/test_curves.png",
             caption="../report/test_curves.rst",
-            category="7. The paper's claims",
+            category=sections.CLAIMS_CATEGORY,
         ),
         svg=f"{FIGURES}/test_curves.svg",
     log:
