@@ -413,3 +413,20 @@ def test_a_sparse_first_layer_denser_than_the_threshold_is_evaluated_as_nonblank
     assert got.loss == pytest.approx(
         reference.evaluate(reference.evaluation_inputs(data.test_x), data.test_y).loss, rel=1e-5
     )
+
+
+def test_the_trainers_import_not_the_training_loop_above_them():
+    """Shared pieces live below both trainers (lottery.trainer_parts); the loop (lottery.training)
+    imports the trainers, never the reverse, not even inside a function."""
+    import ast
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "src" / "lottery"
+    for name in ("native.py", "torch_trainer.py", "trainer_parts.py"):
+        imported = set()
+        for node in ast.walk(ast.parse((src / name).read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+        assert "lottery.training" not in imported, name

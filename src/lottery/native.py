@@ -37,6 +37,7 @@ import numpy as np
 from lottery.desc import TrainingHparams
 from lottery.order import BatchOrder
 from lottery.pruning import rewind
+from lottery.trainer_parts import ADAM_BETAS, ADAM_EPS, Evaluation
 
 PAD = 64  # the kernels' tile: the batch dimension is padded to a multiple of it
 ALIGN = 64  # bytes: a cache line, where every buffer the kernels stream through starts
@@ -52,8 +53,6 @@ BLOCK = 64  # input features per block of the blocked CSR, at least (64 x 64 flo
 BLOCK_ENTRIES = 8  # entries per row and block, on average, at least
 SPARSE = "sparse"
 NONBLANK = "dense-nonblank"  # a dense first layer reading only each example's non-blank inputs
-ADAM_BETAS = (0.9, 0.999)
-ADAM_EPS = 1e-8
 
 
 def padded(n: int) -> int:
@@ -489,8 +488,6 @@ class NativeTrainer:
         return self._evaluate_with(self.evaluation_calls[key], y)
 
     def _evaluate_with(self, bound: tuple[list, np.ndarray], y: np.ndarray):
-        from lottery.training import Evaluation
-
         calls, logits = bound
         with flushing_denormals(self.lib):
             for call in calls:

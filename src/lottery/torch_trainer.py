@@ -34,10 +34,9 @@ import torch.nn.functional as F
 
 from lottery.data import TensorData
 from lottery.desc import TrainingHparams
-from lottery.native import ADAM_BETAS, ADAM_EPS
 from lottery.order import BatchOrder
 from lottery.pruning import rewind
-from lottery.training import Evaluation
+from lottery.trainer_parts import ADAM_BETAS, ADAM_EPS, Evaluation
 
 
 @dataclass(frozen=True)

@@ -35,17 +35,12 @@ import numpy as np
 from lottery import kernels
 from lottery.desc import TrainingHparams
 from lottery.logs import log, seconds_since_process_start
+from lottery.trainer_parts import Evaluation
 
 NATIVE, TORCH = "native", "torch"
 DENSE = "dense"  # the reference trainer's path for every layer
 
 PROGRESS_SECONDS = 10.0  # a 50,000-iteration job's log moves under `tail -f`; a short job's stays short
-
-
-@dataclass
-class Evaluation:
-    loss: float
-    accuracy: float
 
 
 @dataclass
