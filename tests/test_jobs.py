@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lottery import model, steps
+from lottery import jobs, model
+from lottery.desc import to_params
 from lottery.fetch import MNIST_FILES
-from lottery.jobs import describe
+from lottery.jobs import Job
 
 from .conftest import HUNG, ROOT, SAMPLE
 
@@ -41,9 +42,16 @@ def inputs(tmp_path_factory) -> dict[str, str]:
     """θ0, the decoded MNIST sample and its split, as the workflow writes them."""
     folder = tmp_path_factory.mktemp("inputs")
     files = {k: str(folder / f"{k}.safetensors") for k in ("init", "dataset", "split")}
-    steps.decode_dataset({k: SAMPLE / name for k, (name, _) in MNIST_FILES.items()}, files["dataset"])
-    steps.split_dataset(files["dataset"], 200, 0, files["split"], model.Architecture(), 60)
-    steps.initialise(model.Architecture(), 1, files["init"])
+    architecture = to_params(model.Architecture())
+    raw = {k: SAMPLE / name for k, (name, _) in MNIST_FILES.items()}
+    jobs.decode_dataset(Job(input=raw, output={"dataset": files["dataset"]}))
+    split = {"validation_size": 200, "seed": 0, "architecture": architecture, "batch_size": 60}
+    jobs.split_dataset(
+        Job(input={"dataset": files["dataset"]}, output={"split": files["split"]}, params=split)
+    )
+    jobs.initialise(
+        Job(input={}, output={"init": files["init"]}, params={"architecture": architecture, "seed": 1})
+    )
     return files
 
 
@@ -85,7 +93,7 @@ def test_a_job_logs_what_it_cost(inputs, tmp_path):
     assert "job train_dense: wall " in Path(job["log"][0]).read_text()
 
 
-def test_describe_takes_plain_values_from_the_snakemake_object():
+def test_a_job_takes_its_values_from_the_snakemake_object():
     from types import SimpleNamespace
 
     from snakemake.iocontainers import InputFiles, Namedlist
@@ -102,18 +110,15 @@ def test_describe_takes_plain_values_from_the_snakemake_object():
         log=Namedlist(["round-2.log"]),
         threads=1,
     )
-    assert describe(job) == {
-        "input": {"ticket_masks": ["round-1/mask.safetensors", "round-2/mask.safetensors"],
-                  "init": "init.safetensors"},
-        "output": {"weights": "final.safetensors"},
-        "params": {"training": {"iterations": 10}},
-        "wildcards": {"round": "2"},
-        "log": ["round-2.log"],
-        "threads": 1,
-    }  # fmt: skip
-    job.params = Namedlist(fromdict={"training": object()})
-    with pytest.raises(TypeError, match="rule train_random"):
-        describe(job)
+    assert Job.of(job, variant="random") == Job(
+        input={"ticket_masks": ["round-1/mask.safetensors", "round-2/mask.safetensors"],
+               "init": "init.safetensors"},
+        output={"weights": "final.safetensors"},
+        params={"training": {"iterations": 10}, "variant": "random"},
+        wildcards={"round": "2"},
+        log=["round-2.log"],
+        threads=1,
+    )  # fmt: skip
 
 
 @pytest.mark.faults

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from lottery import data, fetch, io, reductions, steps
-from lottery.desc import Architecture
+from lottery import data, fetch, io, jobs, reductions
+from lottery.desc import Architecture, to_params
 
 from .conftest import SAMPLE
 
@@ -137,7 +137,13 @@ def test_the_samples_split_is_pytorchs(tmp_path, validation_size, seed):
         assert split[key].tobytes() == value.numpy().tobytes(), key
     io.save_tensors(tmp_path / "dataset.safetensors", dataset)
     dataset_path, split_path = tmp_path / "dataset.safetensors", tmp_path / "split.safetensors"
-    steps.split_dataset(dataset_path, validation_size, seed, split_path, Architecture(), 1)
+    params = {
+        "validation_size": validation_size,
+        "seed": seed,
+        "architecture": to_params(Architecture()),
+        "batch_size": 1,
+    }
+    jobs.split_dataset(jobs.Job(input={"dataset": dataset_path}, output={"split": split_path}, params=params))
     metadata = {"seed": seed, "validation_size": validation_size}
     io.save_tensors(tmp_path / "torch.safetensors", expected, metadata=metadata)
     assert split_path.read_bytes() == (tmp_path / "torch.safetensors").read_bytes()

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from lottery import jobs, kernels, model, steps
+from lottery import jobs, kernels, model
 from lottery.desc import Network, Replicate, Schedule, to_params
 from lottery.fetch import MNIST_FILES
 
 from .conftest import SAMPLE
 from .test_data import SAMPLE_SUMS
 
-MODULES = ("steps", "jobs", "data", "io", "pruning", "order", "model", "variants", "reductions", "fetch")
+MODULES = ("jobs", "data", "io", "pruning", "order", "model", "variants", "reductions", "fetch")
 
 
 def test_the_training_jobs_modules_import_no_pytorch():
@@ -63,8 +63,11 @@ def test_data_and_training_jobs_run_without_pytorch(tmp_path):
         pytest.skip(f"the native trainer's kernels cannot be built here ({kernels.unavailable_reason})")
     inputs = {k: str(tmp_path / f"{k}.safetensors") for k in ("init", "dataset", "split", "reinit")}
     sample_files = {key: {"name": name, "sha256": SAMPLE_SUMS[key]} for key, (name, _) in MNIST_FILES.items()}
-    steps.initialise(model.Architecture(), 1, inputs["init"])
-    steps.initialise(model.Architecture(), REPLICATE.reinit_seed, inputs["reinit"])
+    for seed, init in ((1, inputs["init"]), (REPLICATE.reinit_seed, inputs["reinit"])):
+        architecture = to_params(model.Architecture())
+        jobs.initialise(
+            jobs.Job(input={}, output={"init": init}, params={"architecture": architecture, "seed": seed})
+        )
     data = {"dataset": inputs["dataset"], "split": inputs["split"]}
     params = {"training": TRAINING, "replicate": to_params(REPLICATE)}
     outputs = ("weights", "mask", "metrics", "curve")

@@ -1,26 +1,48 @@
-"""The workflow's jobs, each from a plain description of its Snakemake job.
+"""The workflow's jobs, one function per rule, from input files to output files.
 
-A rule's script is one line, :func:`run_script`: :func:`describe` takes what the job gets from the
-``snakemake`` object (file names, params, wildcards, threads) as plain values, a :class:`Job`, and
-:func:`run` runs it in the script's own process, so that the rule's ``benchmark:`` file measures the
-work. The experiment's typed pieces travel in the params as :func:`lottery.desc.to_params` of them
-and come back whole here (:meth:`Job.hparams`, :meth:`Job.replicate`, :meth:`Job.network`,
-:meth:`Job.architecture`).
+A rule's script is one line, :func:`run_script`: it hands the ``snakemake`` object's file names, params,
+wildcards, log files and threads to the rule's function here as a :class:`Job` (plain values, as
+Snakemake has them), in the script's own process, so that the rule's ``benchmark:`` file measures the
+work. That function reads the rule's params itself: the experiment's typed pieces travel in the params
+as :func:`lottery.desc.to_params` of them and come back whole from the job (:attr:`Job.hparams`,
+:attr:`Job.replicate`, :attr:`Job.network`, :attr:`Job.architecture`), handed whole to the package.
+
+Training jobs read their files as numpy arrays and import no PyTorch (a job starts at once):
+:mod:`lottery.training` hands the arrays to the backend ``training.backend`` names, which imports
+PyTorch only for the ``torch`` reference trainer (:func:`uses_torch`). Decoding the data and splitting
+it import no PyTorch either (the split's permutation and statistics are PyTorch's, bit for bit:
+:mod:`lottery.data`); drawing θ0 imports PyTorch, whose generator it uses. The control variants' own
+parts are in :mod:`lottery.variants`, the runs table in :mod:`lottery.runs`.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import resource
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from lottery import owner, record, runs
-from lottery.desc import Architecture, Network, Replicate, TrainingHparams, from_params, network_from_params
-from lottery.logs import Explained, log, setup_logging
+import numpy as np
+
+from lottery import data, model, owner, provenance, pruning, record, runs, variants
+from lottery.desc import (
+    Architecture,
+    Network,
+    Replicate,
+    TrainingHparams,
+    from_params,
+    network_from_params,
+    recorded,
+)
+from lottery.io import load_arrays, save_tensors, write_json, write_text
+from lottery.logs import Explained, log, setup_logging, step
+from lottery.runs import csv_text
+
+PathLike = str | os.PathLike
+CURVE_COLUMNS = ("iteration", "train_loss", "val_loss", "val_acc", "test_loss", "test_acc")
 
 
 @dataclass(frozen=True)
@@ -60,15 +82,21 @@ class Job:
     def architecture(self) -> Architecture:
         return from_params(Architecture, self.params["architecture"])
 
-    def data(self) -> dict[str, Any]:
-        """What every training takes besides its weights: the data, its split, the hyperparameters
-        and the replicate's seeds."""
-        return {
-            "dataset": self.input["dataset"],
-            "split": self.input["split"],
-            "hparams": self.hparams,
-            "replicate": self.replicate,
-        }
+    @classmethod
+    def of(cls, snakemake: Any, **params: Any) -> Job:
+        """The job that the ``snakemake`` object describes (``params`` add to the rule's params)."""
+        return cls(
+            input=dict(snakemake.input.items()),
+            output=dict(snakemake.output.items()),
+            params=dict(snakemake.params.items()) | params,
+            wildcards=dict(snakemake.wildcards.items()),
+            log=list(snakemake.log),
+            threads=int(snakemake.threads),
+        )
+
+    def array_data(self) -> data.ArrayData:
+        """What every training takes besides its weights: the data as its split normalises them."""
+        return data.load_array_data(self.input["dataset"], self.input["split"])
 
 
 def fetch_dataset(job: Job) -> None:
@@ -80,34 +108,37 @@ def fetch_dataset(job: Job) -> None:
     fetch.fetch_dataset(job.output, p["files"], p["sources"], p["retries"], p["timeout"])
 
 
+@step
 def decode_dataset(job: Job) -> None:
-    from lottery import steps
-
+    """The IDX files as one tensor file, each file checked against its sha256 (``params["files"]``)."""
     files = job.params.get("files", {})
-    steps.decode_dataset(
-        job.input, job.output["dataset"], {key: spec["sha256"] for key, spec in files.items()}
-    )
+    arrays = data.decode_dataset(dict(job.input), {key: spec["sha256"] for key, spec in files.items()})
+    save_tensors(job.output["dataset"], arrays)
+    log.info("decoded %s", {k: tuple(v.shape) for k, v in arrays.items()})
 
 
+@step
 def split_dataset(job: Job) -> None:
-    from lottery import steps
+    """The experiment's training/validation split, once the data are known to fit the experiment: the
+    network's input and output sizes, the batch size - before any network is trained."""
+    dataset, p = job.input["dataset"], job.params
+    validation_size, seed = p["validation_size"], p["seed"]
+    arrays = load_arrays(dataset)
+    data.check_fits(arrays, dataset, job.architecture, validation_size, p["batch_size"])
+    split = data.make_split(arrays, validation_size, seed)
+    save_tensors(job.output["split"], split, metadata={"seed": seed, "validation_size": validation_size})
+    train_n, val_n = len(split["train_indices"]), len(split["val_indices"])
+    mean, std = float(split["mean"]), float(split["std"])
+    log.info("split seed %d: %d train, %d validation; mean %.5f std %.5f", seed, train_n, val_n, mean, std)
 
-    p = job.params
-    steps.split_dataset(
-        job.input["dataset"],
-        p["validation_size"],
-        p["seed"],
-        job.output["split"],
-        job.architecture,
-        p["batch_size"],
-    )
 
-
+@step
 def initialise(job: Job) -> None:
-    """θ0 (or the reinit control's weights) from the architecture and a seed."""
-    from lottery import steps
-
-    steps.initialise(job.architecture, seed=job.params["seed"], out=job.output["init"])
+    """θ0 (or the reinit control's weights), the initialisation every ticket is rewound to, from the
+    architecture and a seed."""
+    arch, seed = job.architecture, job.params["seed"]
+    save_tensors(job.output["init"], model.glorot_normal_init(arch, seed), metadata={"init_seed": seed})
+    log.info("θ0 for %s with seed %d", arch.widths, seed)
 
 
 def collect_runs(job: Job) -> None:
@@ -115,55 +146,160 @@ def collect_runs(job: Job) -> None:
     runs.collect_runs(job.input["metrics"], job.params["experiment"], job.output["runs"])
 
 
-def train_dense(job: Job) -> None:
-    """Round 0: the dense network trained from θ0."""
-    from lottery import steps
+@step
+def train_dense(job: Job) -> dict[str, Any]:
+    """Round 0: the dense network trained from θ0 (its all-ones mask written for round 1)."""
+    params = load_arrays(job.input["init"])
+    masks = pruning.dense_masks(model.prunable(params))
+    return train_and_save(params, masks, job.array_data(), job.hparams, job.replicate, Network(), job.output)
 
-    steps.train_dense(init=job.input["init"], outputs=job.output, **job.data())
+
+@step
+def train_ticket(job: Job) -> dict[str, Any]:
+    """One pruning round: prune round k-1's network (the dense one for one-shot schedules), rewind to
+    θ0, train."""
+    ticket = job.network
+    masks = prune(job.input["previous_weights"], job.input["previous_mask"], ticket, job.output["mask"])
+    return train_and_save(
+        load_arrays(job.input["init"]), masks, job.array_data(), job.hparams, job.replicate, ticket,
+        _without_mask(job.output),
+    )  # fmt: skip
 
 
-def train_ticket(job: Job) -> None:
-    """One pruning round: prune round k-1's network, rewind to θ0, train."""
-    from lottery import steps
+def prune(
+    weights: PathLike, previous_mask: PathLike, ticket: Network, out: PathLike
+) -> dict[str, np.ndarray]:
+    """The ticket round's mask from the previous round's trained weights and mask."""
+    trained = model.prunable(load_arrays(weights))
+    masks = pruning.next_masks(
+        trained, load_arrays(previous_mask), ticket.schedule, ticket.round, ticket.method
+    )
+    metadata = {"schedule": ticket.schedule.name, "round": ticket.round, "method": ticket.method}
+    save_tensors(out, masks, metadata=metadata)
+    kept = 100 * pruning.weights_remaining(masks)
+    log.info(
+        "%s round %d (%s): %.4f%% of weights remain", ticket.schedule.name, ticket.round, ticket.method, kept
+    )
+    return masks
 
-    steps.train_ticket_round(
-        previous_weights=job.input["previous_weights"],
-        previous_mask=job.input["previous_mask"],
-        init=job.input["init"],
-        ticket=job.network,
-        outputs=job.output,
-        **job.data(),
+
+def _without_mask(outputs: Mapping[str, PathLike]) -> dict[str, PathLike]:
+    """A job's outputs less the mask, which the job writes itself (with its provenance)."""
+    return {key: path for key, path in outputs.items() if key != "mask"}
+
+
+@step
+def train_control(job: Job) -> dict[str, Any]:
+    """A control variant (``params["variant"]``, :data:`lottery.variants.REGISTRY`) of ticket round
+    ``ticket.round``, with what the round left."""
+    ticket, replicate = job.network, job.replicate
+    entry = variants.REGISTRY[job.params["variant"]]
+    prepared = entry.prepare(job.input, ticket, replicate, job.wildcards)
+    if entry.writes_mask:
+        metadata = {
+            "schedule": ticket.schedule.name,
+            "round": ticket.round,
+            "method": prepared.network.method,
+        }
+        save_tensors(job.output["mask"], prepared.masks, metadata=metadata)
+    return train_and_save(
+        load_arrays(prepared.init), prepared.masks, job.array_data(), job.hparams, replicate,
+        prepared.network, _without_mask(job.output), prepared.start_iteration,
+    )  # fmt: skip
+
+
+@step
+def train_instability_copy(job: Job) -> dict[str, Any]:
+    """One copy of the instability analysis (:class:`lottery.desc.Instability`): the
+    ``params["variant"]`` network of ``params["network"]``'s round (none: the dense network) started at
+    θ``params["iteration"]`` under its mask and trained to the end; copy ``params["twin"]`` "a" with the
+    replicate's data order (the order the network itself was trained with), copy "b" with
+    :attr:`Replicate.second_copy_data_order_seed`."""
+    variant, copy, iteration = job.params["variant"], job.params["twin"], int(job.params["iteration"])
+    network_params = job.params.get("network")
+    ticket = None if network_params is None else network_from_params(network_params)
+    replicate = job.replicate
+    if variant == "ticket":
+        init, masks = job.input["init"], load_arrays(job.input["mask"])
+        network = ticket or Network()
+    else:
+        assert ticket is not None, "a control of the dense network"
+        prepared = variants.REGISTRY[variant].prepare(job.input, ticket, replicate, {})
+        init, masks, network = prepared.init, prepared.masks, prepared.network
+    if iteration:
+        network = replace(network, rewind_iteration=iteration)
+    if copy == "b":
+        replicate = replace(replicate, data_order_seed=replicate.second_copy_data_order_seed)
+    elif copy != "a":
+        raise ValueError(f"copy must be 'a' or 'b', got {copy!r}")
+    return train_and_save(
+        load_arrays(init), masks, job.array_data(), job.hparams, replicate, network, job.output, iteration
     )
 
 
-def train_control(job: Job) -> None:
-    """A control variant (``params["variant"]``) of a ticket round, with what the round left."""
-    from lottery import steps
+@step
+def train_rewind_point(job: Job) -> None:
+    """θk: the dense network after k (``wildcards["iteration"]``) iterations - bitwise the dense run's
+    weights then, since training is deterministic (the same trainer and paths as the dense run's), so
+    rewinding points can be added without retraining round 0."""
+    from lottery.training import make_trainer
 
-    steps.train_control(
-        variant=job.params["variant"],
-        inputs=job.input,
-        ticket=job.network,
-        wildcards=job.wildcards,
-        outputs=job.output,
-        **job.data(),
-    )
+    iteration = int(job.wildcards["iteration"])
+    params = load_arrays(job.input["init"])
+    masks = pruning.dense_masks(model.prunable(params))
+    trainer, _ = make_trainer(params, masks, job.array_data(), job.hparams, job.replicate.data_order_seed)
+    trainer.run(iteration)
+    save_tensors(job.output["theta"], trainer.state_dict(), metadata={"iteration": iteration})
+    log.info("θ%d written", iteration)
 
 
-def train_instability_copy(job: Job) -> None:
-    """A copy of a network for the instability analysis (``params["variant"]``, ``params["copy"]``)."""
-    from lottery import steps
+def train_and_save(
+    params: dict[str, np.ndarray],
+    masks: dict[str, np.ndarray],
+    array_data: data.ArrayData,
+    hparams: TrainingHparams,
+    replicate: Replicate,
+    network: Network,
+    outputs: Mapping[str, PathLike],
+    start_iteration: int = 0,
+) -> dict[str, Any]:
+    """Train ``params`` ⊙ ``masks``; write final weights, the mask (if ``outputs`` has one),
+    ``metrics.json``, the curve CSV and ``provenance.json`` (if ``outputs`` has one: which machine,
+    code and time made it, :mod:`lottery.provenance`). The metrics hold the network's identity, the
+    replicate's seeds and the recorded hyperparameters (:func:`lottery.desc.recorded`). Returns the
+    metrics."""
+    from lottery.training import train
 
-    network = job.params.get("network")
-    steps.train_instability_copy(
-        variant=job.params["variant"],
-        inputs=job.input,
-        ticket=None if network is None else network_from_params(network),
-        iteration=int(job.params["iteration"]),
-        copy=job.params["twin"],
-        outputs=job.output,
-        **job.data(),
-    )
+    stopwatch = provenance.Stopwatch()
+    result = train(params, masks, array_data, hparams, replicate.data_order_seed, start_iteration)
+    kept = pruning.weights_remaining(masks)
+    metrics = {
+        **network.identity(),
+        **recorded(replicate),
+        "actual_ratio": 1.0 - kept,
+        "weights_remaining_pct": 100.0 * kept,
+        "remaining": pruning.remaining_fractions(masks),
+        "training": recorded(hparams),
+        **result.metrics(),
+    }
+    save_tensors(outputs["weights"], result.params)
+    if "mask" in outputs:
+        save_tensors(outputs["mask"], masks)
+    write_text(outputs["curve"], csv_text(result.curve, CURVE_COLUMNS))
+    write_json(outputs["metrics"], metrics)
+    if "provenance" in outputs:
+        made = provenance.network_provenance(
+            stopwatch.started, stopwatch.seconds, result.paths, result.kernel_flavour, result.backend
+        )
+        write_json(outputs["provenance"], made)
+    log.info(
+        "%s %s round %s: Pm %.2f%%, early stop %d, val acc %.4f, test acc %.4f (final %.4f); paths %s",
+        network.variant, metrics["schedule"], network.round,
+        100 * kept, result.early_stop_iteration, result.early_stop_val.accuracy,
+        result.early_stop_test.accuracy, result.final_test.accuracy,
+        ", ".join(f"{name.removesuffix('.weight')} {path}" for name, path in result.paths.items()),
+    )  # fmt: skip
+    return metrics
 
 
 def replicate_instability(job: Job) -> None:
@@ -244,8 +380,6 @@ def concatenate_runs(job: Job) -> None:
 
 
 def replicate_provenance(job: Job) -> None:
-    from lottery import provenance
-
     provenance.write_replicate_provenance(
         job.wildcards["replicate"], job.input["provenance"], job.output["provenance"]
     )
@@ -258,19 +392,7 @@ def replicate_test_curves(job: Job) -> None:
     paper.write_replicate_curves(networks, job.output["curves"])
 
 
-def train_rewind_point(job: Job) -> None:
-    """θk: the dense network after k iterations."""
-    from lottery import steps
-
-    steps.rewind_point(
-        init=job.input["init"],
-        iteration=int(job.wildcards["iteration"]),
-        out=job.output["theta"],
-        **job.data(),
-    )
-
-
-JOBS: dict[str, Callable[[Job], None]] = {
+JOBS: dict[str, Callable[[Job], object]] = {
     "fetch_dataset": fetch_dataset,
     "decode_dataset": decode_dataset,
     "split_dataset": split_dataset,
@@ -295,30 +417,11 @@ JOBS: dict[str, Callable[[Job], None]] = {
 }
 
 
-def describe(snakemake: Any, **params: Any) -> dict[str, Any]:
-    """What a job needs from the ``snakemake`` object, as plain JSON values (the fields of
-    :class:`Job`); ``params`` adds to the rule's params."""
-    description = {
-        "input": dict(snakemake.input.items()),
-        "output": dict(snakemake.output.items()),
-        "params": dict(snakemake.params.items()) | params,
-        "wildcards": dict(snakemake.wildcards.items()),
-        "log": list(snakemake.log),
-        "threads": int(snakemake.threads),
-    }
-    try:
-        return json.loads(json.dumps(description))
-    except TypeError as error:
-        message = f"rule {snakemake.rule}: a job's files and params must be plain values: {error}"
-        raise TypeError(message) from None
-
-
 def run_script(name: str, snakemake: Any, **params: Any) -> None:
     """A rule's script: run the job ``name`` in this process (``params`` add to the rule's params).
     An :class:`~lottery.logs.Explained` failure exits with its message alone (it is in the log too)."""
-    description = describe(snakemake, **params)
     try:
-        run(name, description)
+        run(name, Job.of(snakemake, **params))
     except Explained as error:
         sys.exit(f"job {name} failed: {error}")
 
@@ -355,11 +458,12 @@ def uses_torch(name: str, job: Job) -> bool:
     return backend != "native"
 
 
-def run(name: str, description: Mapping[str, Any]) -> None:
-    """Run the job ``name`` (a key of :data:`JOBS`) from its description (see :func:`describe`)."""
+def run(name: str, job: Job | Mapping[str, Any]) -> None:
+    """Run the job ``name`` (a key of :data:`JOBS`): a :class:`Job`, or its fields as a mapping."""
     if name not in JOBS:
         raise ValueError(f"unknown job {name!r}: expected one of {sorted(JOBS)}")
-    job = Job(**description)
+    if not isinstance(job, Job):
+        job = Job(**job)
     job.start(uses_torch=uses_torch(name, job))
     started, cpu_started = time.perf_counter(), time.process_time()
     watching = owner.watch()
