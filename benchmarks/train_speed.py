@@ -217,7 +217,7 @@ def worker_reference(args) -> dict:
 def worker_protocol(args) -> dict:
     from lottery import model
     from lottery.desc import Network, Replicate
-    from lottery.steps import train_and_save
+    from lottery.jobs import train_and_save
     from lottery.torch_trainer import MaskedTrainer, TrainingHparams
 
     data, _ = _tensor_data(Path(args.data), args.validation_size)
