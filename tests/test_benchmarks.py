@@ -26,9 +26,7 @@ def test_workflow_overhead_splits_job_start_from_work(tmp_path):
     log.parent.mkdir(parents=True)
     tsv.parent.mkdir(parents=True)
     # Steps nest: the outermost one is the job's own work.
-    log.write_text(
-        "x INFO step prune finished in 0.250 s\nx INFO step train_ticket finished in 12.500 s\n"
-    )
+    log.write_text("x INFO step prune finished in 0.250 s\nx INFO step train_ticket finished in 12.500 s\n")
     tsv.write_text("s\th:m:s\tmax_rss\n15.75\t0:00:15\t800\n")
     assert overhead.job_work(log) == 12.5
     assert overhead.start_costs(tmp_path) == [pytest.approx(3.25)]
