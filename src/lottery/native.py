@@ -287,12 +287,8 @@ class NativeTrainer:
         self.grads = self._activations(self.ntiles)
         self.idx = np.zeros(hparams.batch_size, dtype=np.int64)
         self.evaluation_path = self.layers[0].path  # see EVALUATION_NONBLANK_DENSITY
-        nnz = len(self.layers[0].col) if self.layers[0].col is not None else 0
-        if (
-            self.evaluation_path == SPARSE
-            and data.background is not None
-            and nnz > EVALUATION_NONBLANK_DENSITY * first.size
-        ):
+        dense_enough = float(first.mean()) > EVALUATION_NONBLANK_DENSITY
+        if self.evaluation_path == SPARSE and data.background is not None and dense_enough:
             self.evaluation_path = NONBLANK
         self.evaluation_buffers: dict[int | str, list[np.ndarray]] = {}
         self.evaluation_calls: dict[tuple[int, int, int], tuple[list, np.ndarray]] = {}
@@ -311,17 +307,38 @@ class NativeTrainer:
         layer, relu = self.layers[i], i < len(self.layers) - 1
         base = _ptr(flat)
         if layer.path == NONBLANK:
-            nb, idx = x if isinstance(x, tuple) else (self.train_nonblank, self.idx)
-            return partial(
-                self.lib.lt_nonblank_forward, layer.out, layer.stride, layer.inp, len(idx), _ptr(idx),
-                _ptr(nb.offsets), _ptr(nb.columns), _ptr(nb.values), nb.background,
-                base + 4 * layer.values.start, base + 4 * layer.bias.start, _ptr(y), int(relu),
-                _ptr(self.iscratch), _ptr(self.fscratch),
+            inputs = x if isinstance(x, tuple) else (self.train_nonblank, self.idx)
+            return self._nonblank_forward(
+                base + 4 * layer.values.start, layer.stride, layer.inp, layer.out,
+                base + 4 * layer.bias.start, inputs, y, relu, self.iscratch, self.fscratch,
             )  # fmt: skip
         return partial(
             self.lib.lt_forward, layer.out, layer.inp, layer.nblocks, _ptr(layer.rowptr),
             _ptr(layer.col), base + 4 * layer.values.start, base + 4 * layer.bias.start,
             _ptr(x), x.shape[0], _ptr(y), int(relu), None, 0,
+        )  # fmt: skip
+
+    def _nonblank_forward(
+        self,
+        wt: int,
+        stride: int,
+        n_in: int,
+        n_out: int,
+        bias: int,
+        inputs: tuple,
+        y: np.ndarray,
+        relu: bool,
+        iscratch: np.ndarray,
+        fscratch: np.ndarray,
+    ):
+        """lt_nonblank_forward's call, its arguments bound: ``y`` = the dense matrix at ``wt``
+        (transposed, rows of ``stride`` floats) times ``inputs`` (:class:`NonBlankInputs`, the
+        examples' indices) plus the bias at ``bias``."""
+        nb, idx = inputs
+        return partial(
+            self.lib.lt_nonblank_forward, n_out, stride, n_in, len(idx), _ptr(idx), _ptr(nb.offsets),
+            _ptr(nb.columns), _ptr(nb.values), nb.background, wt, bias, _ptr(y), int(relu), _ptr(iscratch),
+            _ptr(fscratch),
         )  # fmt: skip
 
     def _calls(self) -> list:
@@ -447,7 +464,7 @@ class NativeTrainer:
         :data:`EVALUATION_NONBLANK_DENSITY`): its surviving weights scattered into a dense matrix
         (transposed, rows padded as :meth:`Layer.nonblank` stores them; the others stay zero), then
         ``lt_nonblank_forward``. Bound calls, as :meth:`_evaluation_calls` returns them."""
-        layer, (nb, idx) = self.layers[0], xt
+        layer = self.layers[0]
         n_in, n_out = self.shapes[layer.name][1], layer.out
         stride = padded(n_out)
         if "sparse-as-nonblank" not in self.evaluation_buffers:
@@ -464,15 +481,12 @@ class NativeTrainer:
         def scatter() -> None:
             matrix[places] = values
 
+        bias = _ptr(flat) + 4 * layer.bias.start
+        relu = len(self.layers) > 1
         return [
             scatter,
-            partial(
-                self.lib.lt_nonblank_forward, n_out, stride, n_in, len(idx), _ptr(idx), _ptr(nb.offsets),
-                _ptr(nb.columns), _ptr(nb.values), nb.background, _ptr(matrix),
-                _ptr(flat) + 4 * layer.bias.start, _ptr(y), int(len(self.layers) > 1), _ptr(iscratch),
-                _ptr(fscratch),
-            ),
-        ]  # fmt: skip
+            self._nonblank_forward(_ptr(matrix), stride, n_in, n_out, bias, xt, y, relu, iscratch, fscratch),
+        ]
 
     def evaluate(self, xt: Any, y: Any, flat: np.ndarray | None = None):
         """The loss and accuracy of the weights (``flat``, else the trainer's own) on a set."""

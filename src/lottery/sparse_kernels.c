@@ -39,8 +39,8 @@ typedef int32_t vi8 __attribute__((vector_size(32)));
  * build flavour. The forward pass and the input gradient hold a whole tile's 64 lanes (or 64
  * outputs) in LANES registers, one chain per lane: 8 of AVX2's 16 registers, 4 of AVX-512's 32.
  * Each entry's column index and value are loaded once for all 64 lanes (two passes of 32 lanes
- * each loaded them twice, and two chains of even and odd entries split the sum: 6-14% slower on an
- * AVX2 Zen 3, BENCHMARKS.md). A 16-float vector on AVX2 is two registers, and eight chains of them
+ * each loaded them twice, and two chains of even and odd entries split the sum: slower on an AVX2
+ * Zen 3 in an interleaved comparison, commit c30033b). A 16-float vector on AVX2 is two registers, and eight chains of them
  * with their operands spilled to the stack (13x slower on that Zen 3). The width decides how many
  * lanes a register holds, never the order of a sum: each lane (example, or output) is its own
  * chain, its entries summed one after the other in the same order in every flavour. */
@@ -509,11 +509,6 @@ static void sort_by_input(int64_t in, int64_t b0, int64_t b1, const int64_t *idx
     s.ptr[0] = 0;
 }
 
-/* YT (out rows, tile-major) = W x + bias for examples idx[0..B), ReLU where relu_out != 0. WT's
- * rows are ws floats (out rounded up to CHUNK; the weights past out are zero). For each chunk of
- * CHUNK outputs and block of PBLOCK inputs (16 KiB of WT, in L1), every example adds its entries
- * of that block (a sub-range of its own, sorted by input) into registers, one chain per output.
- * iscratch: TILE * (in / PBLOCK + 2) int64s; fscratch: TILE * ws + ws floats. */
 /* yt[j * TILE + i] = Y[i * ws + j] + base[j], ReLU'd where relu != 0, for i, j < 8: an 8 x 8 block
  * of the example-major outputs transposed to tile-major (unpack, then 2 x 2 and 4 x 4 blocks). */
 static inline void finish8x8(const float *Y, int64_t ws, const float *base, float *yt, int32_t relu) {
@@ -538,6 +533,11 @@ static inline void finish8x8(const float *Y, int64_t ws, const float *base, floa
     }
 }
 
+/* YT (out rows, tile-major) = W x + bias for examples idx[0..B), ReLU where relu_out != 0. WT's
+ * rows are ws floats (out rounded up to CHUNK; the weights past out are zero). For each chunk of
+ * CHUNK outputs and block of PBLOCK inputs (16 KiB of WT, in L1), every example adds its entries
+ * of that block (a sub-range of its own, sorted by input) into registers, one chain per output.
+ * iscratch: TILE * (in / PBLOCK + 2) int64s; fscratch: TILE * ws + ws floats. */
 #define PBLOCK 64
 #define AHEAD 4 /* examples whose entries are prefetched ahead of the one being read */
 void lt_nonblank_forward(int64_t out, int64_t ws, int64_t in, int64_t B, const int64_t *idx,
