@@ -43,10 +43,12 @@ def to_params(piece: Any) -> dict[str, Any]:
 
 def plain(piece: Any) -> dict[str, Any]:
     """Every field of ``piece``, defaults too, as plain JSON values, keys sorted (what a replicate's
-    record keeps: lottery.record)."""
+    record keeps: lottery.record) - except a field added after records were first written
+    (:func:`_added`) at its default, so that those records still describe their experiments."""
     return {
         f.name: _plain(getattr(piece, f.name))
         for f in sorted(dataclasses.fields(piece), key=lambda f: f.name)
+        if not (f.metadata.get("added") and getattr(piece, f.name) == f.default)
     }
 
 
@@ -84,6 +86,12 @@ def recorded(piece: Any) -> dict[str, Any]:
 def _record(default: Any = dataclasses.MISSING) -> Any:
     """A field whose value every network's ``metrics.json`` records (see :func:`recorded`)."""
     return field(default=default, metadata={"record": True})
+
+
+def _added(default: Any) -> Any:
+    """A field added after results were committed: left out of :func:`plain` (a replicate's record)
+    at its default, as :func:`to_params` leaves every default out of a rule's params."""
+    return field(default=default, metadata={"added": True})
 
 
 BACKENDS = ("native", "torch")  # lottery.training's trainers
@@ -128,11 +136,15 @@ class TrainingHparams:
 
 @dataclass(frozen=True)
 class Architecture:
-    """Layer widths of a fully connected network: input, hidden..., output (LeNet-300-100)."""
+    """The model (``name``, a key of :data:`lottery.models.REGISTRY`) and its sizes: the inputs
+    (``channels`` images of ``input_size / channels`` square pixels), the hidden widths of ``mlp``
+    (LeNet-300-100 by default), the classes."""
 
     input_size: int = 784
     hidden: tuple[int, ...] = (300, 100)
     num_classes: int = 10
+    name: str = _added("mlp")
+    channels: int = _added(1)
 
     def __post_init__(self) -> None:
         widths = (self.input_size, *self.hidden, self.num_classes)
