@@ -127,7 +127,18 @@ def _piece(cls: type, section: Mapping[str, Any], key: str) -> Any:
 
 
 def architecture(config: Mapping[str, Any]) -> Architecture:
-    return _piece(Architecture, config["model"], "model")
+    """The ``model:`` section's network, its inputs those of the dataset ``data.name`` names
+    (lottery.datasets): ``channels`` its images' channels, ``input_size`` (null: the dataset's) its
+    C x H x W values."""
+    from lottery import datasets
+
+    data = datasets.resolve(config.get("data", {}))  # a ConfigError for an unknown name, bad files
+    shape = datasets.image_shape(data["name"])
+    model = dict(config["model"])
+    if model.get("input_size") is None:
+        model["input_size"] = shape[0] * shape[1] * shape[2]
+    model["channels"] = shape[0]
+    return _piece(Architecture, model, "model")
 
 
 def training_hparams(config: Mapping[str, Any]) -> TrainingHparams:

@@ -1,8 +1,11 @@
-"""Fetching MNIST-format files with checksum verification - no PyTorch, so that the fetch job
+"""Fetching a dataset's files with checksum verification - no PyTorch, so that the fetch job
 starts without it.
 
-Checksums are of the *decompressed* IDX content: mirrors recompress the files (other gzip headers),
-so only the content's hash holds for every mirror.
+A file's spec gives its name and one or more checksums (:data:`lottery.datasets.CHECKSUMS`), each of
+which must hold: ``sha256``, of the *decompressed* IDX content (mirrors recompress the files: other
+gzip headers, so only the content's hash holds for every mirror; MNIST's and Fashion-MNIST's), and
+``md5`` or ``sha256_file``, of the file's own bytes, as some datasets' authors publish them (KMNIST's,
+CIFAR-10's archive).
 """
 
 from __future__ import annotations
@@ -17,12 +20,15 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from lottery import schema
-from lottery.io import write_bytes
+from lottery.datasets import mnist
+from lottery.io import remake_hint, write_bytes
 from lottery.logs import Explained, log, step
 
-# The official files and the sha256 of their decompressed content: the schema's default data.files.
-MNIST_FILES = {key: (spec["name"], spec["sha256"]) for key, spec in schema.default("data.files").items()}
+# MNIST's official files and the sha256 of their decompressed content (lottery.datasets.mnist).
+MNIST_FILES = {key: (spec["name"], spec["sha256"]) for key, spec in mnist.FILES.items()}
+# The checksums of a file's own bytes, by the name a file spec gives them, and how they are named.
+FILE_HASHES = {"md5": hashlib.md5, "sha256_file": hashlib.sha256}
+FILE_HASH_NAMES = {"md5": "md5 of the file", "sha256_file": "sha256 of the file"}
 
 
 class DataError(Explained, ValueError):
@@ -121,6 +127,51 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def checksums_of(spec: str | Mapping[str, str]) -> dict[str, str]:
+    """A file spec's checksums by kind (a plain string: the content's sha256, as before specs had
+    kinds); a spec without any is a DataError."""
+    if isinstance(spec, str):
+        return {"sha256": spec}
+    given = {kind: spec[kind] for kind in ("sha256", *FILE_HASHES) if kind in spec}
+    if not given:
+        raise DataError(f"{spec.get('name', 'a file')}: its spec gives no checksum ({dict(spec)})")
+    return given
+
+
+def mismatches(raw: bytes, spec: str | Mapping[str, str], name: str) -> list[str]:
+    """What of the spec's checksums ``raw`` (a file's bytes) does not match, each as "<what> is
+    <actual>, expected <expected>": the file's own hashes first, then (only where the spec gives it)
+    the decompressed content's sha256, inflated under :func:`inflate`'s bounds (its format errors
+    are raised as DataErrors)."""
+    expected = checksums_of(spec)
+    problems = []
+    for kind, make in FILE_HASHES.items():
+        if kind in expected and (actual := make(raw).hexdigest()) != expected[kind]:
+            problems.append(f"{FILE_HASH_NAMES[kind]} is {actual}, expected {expected[kind]}")
+    if "sha256" in expected and not problems:
+        _, actual = inflate(raw, name)
+        if actual != expected["sha256"]:
+            problems.append(f"sha256 of decompressed content is {actual}, expected {expected['sha256']}")
+    return problems
+
+
+def read_verified(path: str | os.PathLike, spec: str | Mapping[str, str] | None) -> bytes:
+    """A cached file's bytes, verified against its spec's checksums (a file replaced since it was
+    fetched is refused, with how to fetch it again; no spec: unverified); at most
+    :data:`MAX_DOWNLOAD` bytes."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size > MAX_DOWNLOAD:
+        raise DataError(f"{path}: {size} bytes, more than the {MAX_DOWNLOAD} a dataset file may hold")
+    raw = path.read_bytes()
+    problems = [] if spec is None else mismatches(raw, spec, str(path))
+    if problems:
+        raise DataError(
+            f"{path}: {'; '.join(problems)} (the file changed since it was fetched): {remake_hint(path)}"
+        )
+    return raw
+
+
 def pause(backoff: float, attempt: int) -> float:
     """Seconds to wait after failed attempt ``attempt`` (1, 2, ...): ``backoff`` to the power
     ``attempt - 1``, at most :data:`MAX_BACKOFF`."""
@@ -141,7 +192,7 @@ def _read_source(source: str, name: str, timeout: float) -> bytes:
 
 def fetch_file(
     name: str,
-    expected_sha256: str,
+    checksums: str | Mapping[str, str],
     sources: Sequence[str],
     dest: str | os.PathLike,
     retries: int = 3,
@@ -149,7 +200,8 @@ def fetch_file(
     backoff: float = 2.0,
     read: Callable[[str, str, float], bytes] = _read_source,
 ) -> str:
-    """Fetch ``name`` from the first source whose copy verifies; write it to ``dest`` atomically.
+    """Fetch ``name`` from the first source whose copy verifies against ``checksums`` (a file spec's
+    checksums by kind, or the content's sha256 alone); write it to ``dest`` atomically.
 
     A source is a folder, a ``file://`` folder, or an http(s) base URL. Network errors are retried
     ``retries`` times with exponential backoff (each pause at most :data:`MAX_BACKOFF`); a checksum
@@ -158,6 +210,7 @@ def fetch_file(
     """
     if not sources:
         raise DataError(f"{name}: no source to fetch it from")
+    checksums = checksums_of(checksums)
     failures = []
     for source in sources:
         is_remote = "://" in source and not source.startswith("file://")
@@ -181,20 +234,18 @@ def fetch_file(
                 failures.append(f"{source}: {e}")
                 break
             try:
-                _, actual = inflate(raw, name)
+                problems = mismatches(raw, checksums, name)
             except DataError as e:
                 failures.append(f"{source}: {e}")
                 break
-            if actual != expected_sha256:
-                failures.append(
-                    f"{source}: sha256 of decompressed content is {actual}, expected {expected_sha256}"
-                )
+            if problems:
+                failures.append(f"{source}: {'; '.join(problems)}")
                 break
             write_bytes(dest, raw)
             return source
     raise DataError(
         f"could not fetch {name}; sources tried:\n  " + "\n  ".join(failures) + "\n"
-        f"Without a network, use a local copy: a folder holding the {len(MNIST_FILES)} files, given as "
+        "Without a network, use a local copy: a folder holding the dataset's files, given as "
         '--config \'data={"source": "/path/to/folder"}\' (data.source in config/README.md)'
     )
 
@@ -207,8 +258,8 @@ def fetch_dataset(
     retries: int,
     timeout: float,
 ) -> None:
-    """Fetch and verify each file; ``outputs`` and ``files`` are keyed by ``train_images`` etc."""
+    """Fetch and verify each file; ``outputs`` and ``files`` (specs) are keyed like ``data.files``."""
     for key, dest in outputs.items():
         spec = files[key]
-        used = fetch_file(spec["name"], spec["sha256"], sources, dest, retries, timeout)
+        used = fetch_file(spec["name"], spec, sources, dest, retries, timeout)
         log.info("%s: verified %s from %s", key, spec["name"], used)

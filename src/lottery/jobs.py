@@ -100,8 +100,8 @@ class Job:
 
 
 def fetch_dataset(job: Job) -> None:
-    """Fetch and verify the dataset's IDX files (``params["sources"]``: the offline folder or the
-    mirrors, set by the script from the config)."""
+    """Fetch and verify the dataset's files (``params["files"]``, their specs; ``params["sources"]``:
+    the offline folder or the mirrors, set by the script from the config)."""
     from lottery import fetch
 
     p = job.params
@@ -110,9 +110,12 @@ def fetch_dataset(job: Job) -> None:
 
 @step
 def decode_dataset(job: Job) -> None:
-    """The IDX files as one tensor file, each file checked against its sha256 (``params["files"]``)."""
-    files = job.params.get("files", {})
-    arrays = data.decode_dataset(dict(job.input), {key: spec["sha256"] for key, spec in files.items()})
+    """The dataset's files as one tensor file, each file checked against its spec's checksums
+    (``params["files"]``); ``params["dataset"]``: its ``data.name`` (mnist where not given)."""
+    from lottery import datasets
+
+    name = job.params.get("dataset", datasets.DEFAULT)
+    arrays = datasets.decode(name, dict(job.input), job.params.get("files", {}))
     save_tensors(job.output["dataset"], arrays)
     log.info("decoded %s", {k: tuple(v.shape) for k, v in arrays.items()})
 
@@ -128,8 +131,8 @@ def split_dataset(job: Job) -> None:
     split = data.make_split(arrays, validation_size, seed)
     save_tensors(job.output["split"], split, metadata={"seed": seed, "validation_size": validation_size})
     train_n, val_n = len(split["train_indices"]), len(split["val_indices"])
-    mean, std = float(split["mean"]), float(split["std"])
-    log.info("split seed %d: %d train, %d validation; mean %.5f std %.5f", seed, train_n, val_n, mean, std)
+    mean, std = (np.array2string(split[k], precision=5) for k in ("mean", "std"))
+    log.info("split seed %d: %d train, %d validation; mean %s std %s", seed, train_n, val_n, mean, std)
 
 
 @step

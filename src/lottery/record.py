@@ -83,6 +83,8 @@ def summary_files(experiment: Experiment, paper: bool) -> list[str]:
 def description(experiment: Experiment, replicate: str, data: Mapping[str, Any]) -> dict[str, Any]:
     """What decides a replicate's networks, keyed like the config (``data`` is its ``data:``
     section): two replicates with equal descriptions are the same networks."""
+    from lottery import datasets
+
     r = experiment.replicates[replicate]
     seeds = {
         "init": r.init_seed,
@@ -97,10 +99,7 @@ def description(experiment: Experiment, replicate: str, data: Mapping[str, Any])
     out: dict[str, Any] = {
         "experiment": experiment.name,
         "seeds": seeds,
-        "data": {
-            "validation_size": data["validation_size"],
-            "sha256": {key: spec["sha256"] for key, spec in sorted(data["files"].items())},
-        },
+        "data": datasets.describe(data),  # MNIST's: the validation size and the content sha256s
         "model": plain(experiment.architecture),
         "training": training,
         "pruning": {

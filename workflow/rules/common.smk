@@ -46,8 +46,10 @@ try:
 except ConfigError as e:
     raise WorkflowError(f"invalid configuration: {e}")
 
+from lottery.datasets import resolve as resolve_data  # data.files and mirrors; null: the dataset's
+
 DATASET = config["data"]["name"]
-DATA_FILES = config["data"]["files"]
+DATA_FILES = resolve_data(config["data"])["files"]
 PAPER = config["analysis"]["paper"]
 RESULTS = f"results/{EXPERIMENT.name}"
 LOGS = f"logs/{EXPERIMENT.name}"
