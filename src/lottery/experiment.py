@@ -32,6 +32,9 @@ class ConfigError(Explained, ValueError):
 # The analyses of what the tickets are (lottery.ticket_analyses), in the report's order: each reads
 # the masks and weights of the reference schedule (Experiment.reference_schedule).
 TICKET_ANALYSES = ("instability", "supermasks", "mask_overlap", "pixel_map")
+# Those that evaluate the fully connected network's weights (lottery.ticket_analyses' evaluation)
+# or map its first layer onto the pixels: model.name mlp only. mask_overlap reads masks of any model.
+MLP_ONLY_ANALYSES = ("instability", "supermasks", "pixel_map")
 
 
 def replicates(config: Mapping[str, Any]) -> list[Replicate]:
@@ -70,6 +73,7 @@ def schedules(config: Mapping[str, Any]) -> dict[str, Schedule]:
     the same (``rate-0.2`` for 0.2 and 0.2000001: 6 significant digits) are a ConfigError."""
     pruning = config["pruning"]
     factor = float(pruning["output_rate_factor"])
+    conv = float(pruning.get("conv_rate_factor", 0.5))
     found: dict[str, Schedule] = {}
     first: dict[str, int] = {}  # the entry that named each folder first
     entries = schedule_entries(pruning)
@@ -85,11 +89,13 @@ def schedules(config: Mapping[str, Any]) -> dict[str, Schedule]:
         try:
             if has_rate:
                 oneshot = bool(entry.get("oneshot", False))
-                schedule = Schedule(float(entry["rate"]), int(entry["rounds"]), factor, oneshot=oneshot)
+                schedule = Schedule(
+                    float(entry["rate"]), int(entry["rounds"]), factor, oneshot=oneshot, conv_rate_factor=conv
+                )
             elif entry.get("oneshot"):
                 raise ValueError("'oneshot' goes with 'rate': {ratio, rounds: 1} is one-shot already")
             else:
-                schedule = Schedule.from_ratio(float(entry["ratio"]), int(entry["rounds"]), factor)
+                schedule = Schedule.from_ratio(float(entry["ratio"]), int(entry["rounds"]), factor, conv)
         except (ValueError, KeyError) as e:
             raise ConfigError(f"pruning.schedules[{i}] = {dict(entry)}: {e}") from e
         previous = found.get(schedule.name)
@@ -226,6 +232,18 @@ class Experiment:
             raise ConfigError(
                 f"analysis.{wanted[0]} reads the tickets of an iterative fixed-rate schedule, and "
                 "pruning.schedules has none: add one such as {rate: 0.2, rounds: 20}"
+            )
+        mlp_only = [name for name in MLP_ONLY_ANALYSES if name in wanted]
+        if mlp_only and self.architecture.name != "mlp":
+            raise ConfigError(
+                f"analysis.{mlp_only[0]} evaluates or maps a fully connected network's weights, and "
+                f"model.name is {self.architecture.name!r}: set analysis.{mlp_only[0]}.enabled to false "
+                f"(analyses for any model: {sorted(set(TICKET_ANALYSES) - set(MLP_ONLY_ANALYSES))})"
+            )
+        if "pixel_map" in wanted and self.architecture.channels != 1:
+            raise ConfigError(
+                f"analysis.pixel_map maps one channel's pixels, and the images have "
+                f"{self.architecture.channels} channels: set analysis.pixel_map.enabled to false"
             )
         in_range = {"instability": self.instability.rounds, "pixel_map": self.pixel_map.rounds}
         for name, rounds in in_range.items():

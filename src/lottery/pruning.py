@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from lottery.desc import Schedule
+from lottery.methods.base import PruningInputs
 
 Array = Any  # a numpy array or a PyTorch tensor
 
@@ -40,10 +41,24 @@ def kept_count(size: int, rate: float, round_: int) -> int:
     return round_half_up(size * (1.0 - rate) ** round_)
 
 
+def layer_kind(name: str, is_last: bool) -> str:
+    """A prunable layer's kind, for its rate: ``output`` (the last), ``conv`` (the models of
+    :mod:`lottery.models` name their convolutions ``conv<i>``) or ``fc``."""
+    if is_last:
+        return "output"
+    return "conv" if name.startswith("conv") else "fc"
+
+
+def layer_kinds(names: list[str]) -> dict[str, str]:
+    """:func:`layer_kind` of each prunable layer, in network order."""
+    return {name: layer_kind(name, i == len(names) - 1) for i, name in enumerate(names)}
+
+
 def layer_keep_counts(sizes: dict[str, int], schedule: Schedule, round_: int) -> dict[str, int]:
-    """Per-layer number of surviving weights after ``round_`` rounds (the last layer is the output)."""
-    names = list(sizes)
-    return {name: kept_count(sizes[name], schedule.layer_rate(name == names[-1]), round_) for name in names}
+    """Per-layer number of surviving weights after ``round_`` rounds, each at its kind's rate
+    (:meth:`lottery.desc.Schedule.rate_of`; the last layer is the output)."""
+    kinds = layer_kinds(list(sizes))
+    return {name: kept_count(size, schedule.rate_of(kinds[name]), round_) for name, size in sizes.items()}
 
 
 def _is_torch(value: object) -> bool:
@@ -119,9 +134,16 @@ def prune_global(
     weights: Mapping[str, Array], masks: Mapping[str, Array], keep_total: int
 ) -> dict[str, Array]:
     """Keep the ``keep_total`` largest-magnitude surviving weights over all layers together."""
-    names = list(weights)
-    scores = np.concatenate([np.abs(_numpy(weights[n])).reshape(-1) for n in names])
-    joint = _keep_top(scores, np.concatenate([_numpy(masks[n]).reshape(-1) for n in names]), keep_total)
+    return _keep_top_jointly({n: np.abs(_numpy(w)) for n, w in weights.items()}, masks, keep_total)
+
+
+def _keep_top_jointly(
+    scores: Mapping[str, Array], masks: Mapping[str, Array], keep_total: int
+) -> dict[str, Array]:
+    """Keep the ``keep_total`` highest-scoring survivors over all layers together."""
+    names = list(masks)
+    flat_scores = np.concatenate([_numpy(scores[n]).reshape(-1) for n in names])
+    joint = _keep_top(flat_scores, np.concatenate([_numpy(masks[n]).reshape(-1) for n in names]), keep_total)
     parts = np.split(joint, np.cumsum([_numpy(masks[n]).size for n in names])[:-1])
     return {
         n: _like(part.reshape(_numpy(masks[n]).shape), masks[n]) for n, part in zip(names, parts, strict=True)
@@ -147,14 +169,24 @@ def next_masks(
     schedule: Schedule,
     round_: int,
     method: str = LAYERWISE,
+    inputs: PruningInputs | None = None,
 ) -> dict[str, Array]:
-    """The masks of round ``round_`` from round ``round_ - 1``'s trained weights and masks."""
+    """The masks of round ``round_`` from round ``round_ - 1``'s trained ``weights`` and ``masks``:
+    the method ``method`` (:data:`lottery.methods.REGISTRY`) scores the weights, and the highest
+    scores among the survivors are kept - per layer at each kind's rate, or over all layers at the
+    schedule's rate, as the method's scope says. ``inputs`` gives a method what else it reads (θ0,
+    the model, examples); by default only the weights and masks."""
+    from lottery import methods
+
+    chosen = methods.get(method)
+    if inputs is None:
+        inputs = PruningInputs(trained=weights, masks=masks)
+    scores = chosen.scores(inputs)
     sizes = {name: _numpy(w).size for name, w in weights.items()}
-    if method == LAYERWISE:
-        return prune_layerwise(weights, masks, layer_keep_counts(sizes, schedule, round_))
-    if method == GLOBAL:
-        return prune_global(weights, masks, kept_count(sum(sizes.values()), schedule.rate, round_))
-    raise ValueError(f"unknown pruning method {method!r}: expected {LAYERWISE!r} or {GLOBAL!r}")
+    if chosen.scope == methods.LAYER:
+        counts = layer_keep_counts(sizes, schedule, round_)
+        return {name: _keep_top(scores[name], masks[name], counts[name]) for name in weights}
+    return _keep_top_jointly(scores, masks, kept_count(sum(sizes.values()), schedule.rate, round_))
 
 
 def rewind(params: Mapping[str, Array], masks: Mapping[str, Array]) -> dict[str, Array]:
