@@ -11,7 +11,7 @@ import pytest
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from lottery import schema
+from lottery import datasets, schema
 from lottery.experiment import ConfigError, Experiment
 from lottery.io import write_json
 
@@ -48,11 +48,11 @@ def _validated(**changes) -> dict:
         ("data.name", ".."),
         (
             "data.files",
-            {**schema.default("data.files"), "train_images": {"name": "../x.gz", "sha256": "0" * 64}},
+            {**datasets.official_files("mnist"), "train_images": {"name": "../x.gz", "sha256": "0" * 64}},
         ),
         (
             "data.files",
-            {**schema.default("data.files"), "test_labels": {"name": "/etc/passwd", "sha256": "0" * 64}},
+            {**datasets.official_files("mnist"), "test_labels": {"name": "/etc/passwd", "sha256": "0" * 64}},
         ),
         ("seeds.init", [2**63]),
         ("seeds.split", 2**64),

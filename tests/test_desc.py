@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from lottery import schema, variants
+from lottery import experiment, schema, variants
 from lottery.desc import (
     Architecture,
     Network,
@@ -74,9 +74,10 @@ def test_the_pieces_defaults_are_the_schemas():
     assert TrainingHparams() == from_params(
         TrainingHparams, {k: v for k, v in d["training"].items() if k != "test_curve_rounds"}
     )
-    assert Architecture() == from_params(Architecture, d["model"])
+    assert Architecture() == experiment.architecture(d)  # the model's inputs are the dataset's
     assert Replicate(1, 1, 0).controls_offset == d["seeds"]["controls_offset"]
     assert Schedule(0.2, 1).output_rate_factor == d["pruning"]["output_rate_factor"]
+    assert Schedule(0.2, 1).conv_rate_factor == d["pruning"]["conv_rate_factor"]
 
 
 def test_config_readme_key_table_is_generated_from_the_schema():
