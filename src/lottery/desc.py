@@ -94,7 +94,8 @@ def _added(default: Any) -> Any:
     return field(default=default, metadata={"added": True})
 
 
-BACKENDS = ("native", "torch")  # lottery.training's trainers
+BACKENDS = ("native", "torch", "autograd")  # lottery.training's trainers
+DEVICES = ("cpu", "cuda")  # where the autograd trainer runs (training.device)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,8 @@ class TrainingHparams:
     eval_every: int = _record(100)
     test_every: int = 0  # 0: test accuracy only at the early-stop iteration and at the end
     sparse_max_density: float = _record(0.5)  # a first layer more dense reads only non-blank inputs
-    backend: str = _record("native")  # "native" (lottery.native) or "torch" (the reference trainer)
+    backend: str = _record("native")  # "native" (lottery.native), "torch" (the MLP reference) or "autograd"
+    device: str = _added("cpu")  # the autograd trainer's device, "cpu" or "cuda"; never recorded
 
     def __post_init__(self) -> None:
         for key in ("batch_size", "iterations", "eval_every"):
@@ -119,6 +121,8 @@ class TrainingHparams:
             raise ValueError(f"training.sparse_max_density must be in [0, 1], got {self.sparse_max_density}")
         if self.backend not in BACKENDS:
             raise ValueError(f"training.backend must be one of {list(BACKENDS)}, got {self.backend!r}")
+        if self.device not in DEVICES:
+            raise ValueError(f"training.device must be one of {list(DEVICES)}, got {self.device!r}")
         if not 0 < self.learning_rate < math.inf:
             raise ValueError(f"training.learning_rate must be positive and finite, got {self.learning_rate}")
 
@@ -150,26 +154,34 @@ class Architecture:
         widths = (self.input_size, *self.hidden, self.num_classes)
         if any(int(w) != w or w < 1 for w in widths):
             raise ValueError(f"layer widths must be positive integers, got {widths}")
+        if int(self.channels) != self.channels or self.channels < 1:
+            raise ValueError(f"model.channels must be a positive integer, got {self.channels}")
+        if self.name != "mlp" and self.hidden != Architecture.hidden:
+            raise ValueError(f"model.hidden is mlp's widths; model.name {self.name} has its own layers")
+        self.weight_shapes()  # an unknown model.name, or inputs that do not fit it: a clear error now
 
     @property
     def widths(self) -> tuple[int, ...]:
+        """The inputs, ``mlp``'s hidden widths and the classes."""
         return (self.input_size, *self.hidden, self.num_classes)
 
     @property
     def layer_names(self) -> list[str]:
-        return [f"fc{i + 1}" for i in range(len(self.widths) - 1)]
+        return [name.removesuffix(".weight") for name in self.weight_shapes()]
 
     @property
     def weight_names(self) -> list[str]:
-        return [f"{name}.weight" for name in self.layer_names]
+        return list(self.weight_shapes())
 
-    def weight_shapes(self) -> dict[str, tuple[int, int]]:
-        w = self.widths
-        return {f"fc{i + 1}.weight": (w[i + 1], w[i]) for i in range(len(w) - 1)}
+    def weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The model's prunable weights and their shapes, in network order (:mod:`lottery.models`)."""
+        from lottery import models  # imports no PyTorch
+
+        return models.get(self.name).weight_shapes(self)
 
     @property
     def prunable_count(self) -> int:
-        return sum(o * i for o, i in self.weight_shapes().values())
+        return sum(math.prod(shape) for shape in self.weight_shapes().values())
 
 
 def compound_rate(ratio: float, rounds: int) -> float:
@@ -211,7 +223,6 @@ class Schedule:
     output_rate_factor: float = 0.5
     ratio: float | None = None
     oneshot: bool = False
-    conv_rate_factor: float = _added(0.5)  # conv layers at this fraction of the rate (paper: 10% of 20%)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.rate < 1.0:
@@ -220,22 +231,17 @@ class Schedule:
             raise ValueError(f"a schedule needs at least one round, got rounds={self.rounds}")
         if not 0.0 <= self.output_rate_factor <= 1.0:
             raise ValueError(f"output_rate_factor must be in [0, 1], got {self.output_rate_factor}")
-        if not 0.0 <= self.conv_rate_factor <= 1.0:
-            raise ValueError(f"conv_rate_factor must be in [0, 1], got {self.conv_rate_factor}")
         if self.oneshot and self.ratio is not None:
             raise ValueError("oneshot goes with a fixed rate: {ratio, rounds: 1} is one-shot already")
 
     @classmethod
-    def from_ratio(
-        cls, ratio: float, rounds: int, output_rate_factor: float = 0.5, conv_rate_factor: float = 0.5
-    ) -> Schedule:
+    def from_ratio(cls, ratio: float, rounds: int, output_rate_factor: float = 0.5) -> Schedule:
         """The schedule that prunes a total ``ratio`` of the hidden weights in ``rounds`` rounds."""
         if not 0.0 <= ratio < 1.0:
             raise ValueError(f"prune ratio must be in [0, 1), got {ratio}")
         if rounds < 1:
             raise ValueError(f"a schedule needs at least one round, got rounds={rounds}")
-        rate = compound_rate(ratio, rounds)
-        return cls(rate, rounds, output_rate_factor, ratio, conv_rate_factor=conv_rate_factor)
+        return cls(compound_rate(ratio, rounds), rounds, output_rate_factor, ratio)
 
     @property
     def name(self) -> str:
@@ -254,14 +260,6 @@ class Schedule:
 
     def layer_rate(self, is_output: bool) -> float:
         return self.rate * self.output_rate_factor if is_output else self.rate
-
-    def rate_of(self, kind: str) -> float:
-        """The per-round rate of a layer of ``kind``: ``fc`` at the rate, ``output`` and ``conv`` at
-        their factors of it (the paper's conv nets: conv 10-15%, fc 20%, output 10%)."""
-        factors = {"fc": 1.0, "output": self.output_rate_factor, "conv": self.conv_rate_factor}
-        if kind not in factors:
-            raise ValueError(f"a layer's kind is one of {sorted(factors)}, not {kind!r}")
-        return self.rate * factors[kind]
 
     def requested_ratio(self, round_: int) -> float:
         """Fraction of the hidden weights requested to be pruned after ``round_`` rounds."""

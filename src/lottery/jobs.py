@@ -80,7 +80,9 @@ class Job:
 
     @property
     def architecture(self) -> Architecture:
-        return from_params(Architecture, self.params["architecture"])
+        """The model (``params["architecture"]``; a training rule has it only for a model other
+        than the default ``mlp``, so that the default's params are as they were)."""
+        return from_params(Architecture, self.params.get("architecture", {}))
 
     @classmethod
     def of(cls, snakemake: Any, **params: Any) -> Job:
@@ -141,7 +143,7 @@ def initialise(job: Job) -> None:
     architecture and a seed."""
     arch, seed = job.architecture, job.params["seed"]
     save_tensors(job.output["init"], model.glorot_normal_init(arch, seed), metadata={"init_seed": seed})
-    log.info("θ0 for %s with seed %d", arch.widths, seed)
+    log.info("θ0 of %s %s with seed %d", arch.name, list(arch.weight_shapes().values()), seed)
 
 
 def collect_runs(job: Job) -> None:
@@ -154,7 +156,10 @@ def train_dense(job: Job) -> dict[str, Any]:
     """Round 0: the dense network trained from θ0 (its all-ones mask written for round 1)."""
     params = load_arrays(job.input["init"])
     masks = pruning.dense_masks(model.prunable(params))
-    return train_and_save(params, masks, job.array_data(), job.hparams, job.replicate, Network(), job.output)
+    return train_and_save(
+        params, masks, job.array_data(), job.hparams, job.replicate, Network(), job.output,
+        model=job.architecture.name,
+    )  # fmt: skip
 
 
 @step
@@ -165,7 +170,7 @@ def train_ticket(job: Job) -> dict[str, Any]:
     masks = prune(job.input["previous_weights"], job.input["previous_mask"], ticket, job.output["mask"])
     return train_and_save(
         load_arrays(job.input["init"]), masks, job.array_data(), job.hparams, job.replicate, ticket,
-        _without_mask(job.output),
+        _without_mask(job.output), model=job.architecture.name,
     )  # fmt: skip
 
 
@@ -207,7 +212,7 @@ def train_control(job: Job) -> dict[str, Any]:
         save_tensors(job.output["mask"], prepared.masks, metadata=metadata)
     return train_and_save(
         load_arrays(prepared.init), prepared.masks, job.array_data(), job.hparams, replicate,
-        prepared.network, _without_mask(job.output), prepared.start_iteration,
+        prepared.network, _without_mask(job.output), prepared.start_iteration, job.architecture.name,
     )  # fmt: skip
 
 
@@ -236,8 +241,9 @@ def train_instability_copy(job: Job) -> dict[str, Any]:
     elif copy != "a":
         raise ValueError(f"copy must be 'a' or 'b', got {copy!r}")
     return train_and_save(
-        load_arrays(init), masks, job.array_data(), job.hparams, replicate, network, job.output, iteration
-    )
+        load_arrays(init), masks, job.array_data(), job.hparams, replicate, network, job.output, iteration,
+        job.architecture.name,
+    )  # fmt: skip
 
 
 @step
@@ -250,7 +256,10 @@ def train_rewind_point(job: Job) -> None:
     iteration = int(job.wildcards["iteration"])
     params = load_arrays(job.input["init"])
     masks = pruning.dense_masks(model.prunable(params))
-    trainer, _ = make_trainer(params, masks, job.array_data(), job.hparams, job.replicate.data_order_seed)
+    trainer, _ = make_trainer(
+        params, masks, job.array_data(), job.hparams, job.replicate.data_order_seed,
+        model=job.architecture.name,
+    )  # fmt: skip
     trainer.run(iteration)
     save_tensors(job.output["theta"], trainer.state_dict(), metadata={"iteration": iteration})
     log.info("θ%d written", iteration)
@@ -265,16 +274,19 @@ def train_and_save(
     network: Network,
     outputs: Mapping[str, PathLike],
     start_iteration: int = 0,
+    model: str = "mlp",
 ) -> dict[str, Any]:
-    """Train ``params`` ⊙ ``masks``; write final weights, the mask (if ``outputs`` has one),
-    ``metrics.json``, the curve CSV and ``provenance.json`` (if ``outputs`` has one: which machine,
-    code and time made it, :mod:`lottery.provenance`). The metrics hold the network's identity, the
-    replicate's seeds and the recorded hyperparameters (:func:`lottery.desc.recorded`). Returns the
-    metrics."""
+    """Train ``params`` ⊙ ``masks`` (of the model ``model``, :mod:`lottery.models`); write final
+    weights, the mask (if ``outputs`` has one), ``metrics.json``, the curve CSV and ``provenance.json``
+    (if ``outputs`` has one: which machine, code and time made it, :mod:`lottery.provenance`). The
+    metrics hold the network's identity, the replicate's seeds and the recorded hyperparameters
+    (:func:`lottery.desc.recorded`). Returns the metrics."""
     from lottery.training import train
 
     stopwatch = provenance.Stopwatch()
-    result = train(params, masks, array_data, hparams, replicate.data_order_seed, start_iteration)
+    result = train(
+        params, masks, array_data, hparams, replicate.data_order_seed, start_iteration, model=model
+    )
     kept = pruning.weights_remaining(masks)
     metrics = {
         **network.identity(),
@@ -454,11 +466,14 @@ def uses_torch(name: str, job: Job) -> bool:
         return False
     if name not in TRAINING:
         return True
+    from lottery import models
+
     try:
-        backend = job.hparams.backend
+        hparams, native_model = job.hparams, models.get(job.architecture.name).native
     except (KeyError, TypeError, ValueError):  # the job itself says what is wrong, in its log
         return True
-    return backend != "native"
+    # the native kernels train mlp on the CPU; anything else trains on PyTorch (lottery.training)
+    return hparams.backend != "native" or not native_model or hparams.device != "cpu"
 
 
 def run(name: str, job: Job | Mapping[str, Any]) -> None:

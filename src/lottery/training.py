@@ -1,11 +1,15 @@
 """Training a masked network with Adam (the paper's protocol): the loop, its evaluations and early
-stopping, on one of two backends (``training.backend``):
+stopping, on one of three backends (``training.backend``):
 
 - ``native`` (the default): :mod:`lottery.native`, every layer, the loss, the backward pass, Adam
   and the evaluation in the project's own compiled kernels, numpy around them - no PyTorch, so a
-  training job starts at once, and the same bits on every x86-64 machine;
-- ``torch``: :mod:`lottery.torch_trainer`, the PyTorch reference trainer (also the fallback where
-  the kernels cannot be built: the log says why).
+  training job starts at once, and the same bits on every x86-64 machine. The kernels train
+  fully connected networks (``mlp``) on the CPU; any other model (or ``training.device: cuda``)
+  trains on the autograd trainer;
+- ``torch``: :mod:`lottery.torch_trainer`, the PyTorch reference trainer of ``mlp`` (also the
+  fallback where the kernels cannot be built: the log says why);
+- ``autograd``: :mod:`lottery.autograd_trainer`, PyTorch's autograd, any model of
+  :mod:`lottery.models`, on ``training.device``.
 
 This module imports neither PyTorch nor, until a backend is chosen, the kernels. Inputs may be numpy
 arrays or PyTorch tensors; the trained weights come back as the same kind as ``init``'s.
@@ -32,12 +36,12 @@ from typing import Any
 
 import numpy as np
 
-from lottery import kernels
+from lottery import kernels, models
 from lottery.desc import TrainingHparams
 from lottery.logs import log, seconds_since_process_start
 from lottery.trainer_parts import Evaluation
 
-NATIVE, TORCH = "native", "torch"
+NATIVE, TORCH, AUTOGRAD = "native", "torch", "autograd"
 DENSE = "dense"  # the reference trainer's path for every layer
 
 PROGRESS_SECONDS = 10.0  # a 50,000-iteration job's log moves under `tail -f`; a short job's stays short
@@ -54,7 +58,7 @@ class TrainingResult:
     final_test: Evaluation
     iterations: int
     paths: dict[str, str]  # each weight matrix's path: "sparse", "dense-nonblank" or "dense"
-    backend: str  # the trainer that ran: "native", or "torch" (asked for, or the fallback)
+    backend: str  # the trainer that ran: "native", "torch" (asked for, or the fallback) or "autograd"
     # the compiled kernels' build flavour ($LOTTERY_MARCH) where they ran, else None: for the
     # provenance only (the results are the same bits from every flavour), never in the metrics
     kernel_flavour: str | None = None
@@ -118,13 +122,36 @@ def make_trainer(
     data_order_seed: int,
     start_iteration: int = 0,
     flush_denormals: bool = True,
+    model: str = "mlp",
 ) -> tuple[Any, dict[str, str]]:
-    """The trainer ``hparams.backend`` asks for and each layer's path: :class:`lottery.native.
-    NativeTrainer` (paths by :func:`lottery.native.choose_paths`), or the PyTorch reference
-    :class:`lottery.torch_trainer.MaskedTrainer` (every layer dense) - asked for, or where the
-    kernels cannot be built (the log says why). ``flush_denormals`` False (the reference trainer
-    only) keeps IEEE arithmetic, for the benchmark that measures what flushing buys."""
+    """The trainer ``hparams.backend`` asks for, for the model ``model`` (a name of
+    :data:`lottery.models.REGISTRY`), and each layer's path: :class:`lottery.native.NativeTrainer`
+    (paths by :func:`lottery.native.choose_paths`) where the kernels train the model; the PyTorch
+    reference :class:`lottery.torch_trainer.MaskedTrainer` (``mlp`` only, every layer dense) - asked
+    for, or where the kernels cannot be built (the log says why); else :class:`lottery.
+    autograd_trainer.AutogradTrainer` (every layer dense). ``flush_denormals`` False (the PyTorch
+    trainers only) keeps IEEE arithmetic, for the benchmark that measures what flushing buys."""
     names = [name for name in init if name.endswith(".weight")]
+    native_model = models.get(model).native
+    if hparams.backend == TORCH and not native_model:
+        raise ValueError(
+            f"training.backend torch is the reference trainer of mlp: model.name {model} trains on "
+            f"backend native or autograd"
+        )
+    if hparams.backend == TORCH and hparams.device != "cpu":
+        raise ValueError(f"training.backend torch trains on the CPU: training.device {hparams.device} "
+                         "needs backend native or autograd")  # fmt: skip
+    if hparams.backend == AUTOGRAD or not native_model or hparams.device != "cpu":
+        from lottery.autograd_trainer import AutogradTrainer
+
+        if hparams.backend == NATIVE:
+            log.info("model %s on %s: the native kernels train mlp on the CPU; training on the "
+                     "autograd trainer", model, hparams.device)  # fmt: skip
+        trainer = AutogradTrainer(
+            _tensors(init), _tensors(masks), _tensor_data(data), hparams, data_order_seed,
+            start_iteration, flush_denormals, model=model,
+        )  # fmt: skip
+        return trainer, dict.fromkeys(names, DENSE)
     if hparams.backend == NATIVE:
         lib = kernels.load()
         if lib is not None:
@@ -150,7 +177,8 @@ def make_trainer(
 
 
 def backend_of(trainer: Any) -> str:
-    return TORCH if type(trainer).__module__ == "lottery.torch_trainer" else NATIVE
+    module = type(trainer).__module__
+    return {"lottery.torch_trainer": TORCH, "lottery.autograd_trainer": AUTOGRAD}.get(module, NATIVE)
 
 
 def _like(params: dict[str, Any], init: dict[str, Any]) -> dict[str, Any]:
@@ -170,8 +198,10 @@ def train(
     start_iteration: int = 0,
     flush_denormals: bool = True,
     progress_seconds: float = PROGRESS_SECONDS,
+    model: str = "mlp",
 ) -> TrainingResult:
-    """Train ``rewind(init, masks)`` with Adam up to iteration ``hparams.iterations``.
+    """Train ``rewind(init, masks)`` of the model ``model`` (:mod:`lottery.models`) with Adam up to
+    iteration ``hparams.iterations``.
 
     ``start_iteration`` k > 0 trains from θk (weights after k iterations of dense training) for the
     remaining iterations, the data order resuming where iteration k left it; Adam starts afresh.
@@ -180,10 +210,10 @@ def train(
     if not 0 <= start_iteration < hparams.iterations:
         raise ValueError(f"start iteration {start_iteration} must be in [0, {hparams.iterations})")
     trainer, paths = make_trainer(
-        init, masks, data, hparams, data_order_seed, start_iteration, flush_denormals
+        init, masks, data, hparams, data_order_seed, start_iteration, flush_denormals, model
     )
-    if backend_of(trainer) == TORCH:
-        data = trainer.data  # the data as the reference trainer holds them (tensors)
+    if backend_of(trainer) != NATIVE:
+        data = trainer.data  # the data as the PyTorch trainer holds them (tensors, on its device)
     val_x = trainer.evaluation_inputs(data.val_x)
     test_x = trainer.evaluation_inputs(data.test_x)
     started_after = seconds_since_process_start()
