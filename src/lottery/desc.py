@@ -223,6 +223,7 @@ class Schedule:
     output_rate_factor: float = 0.5
     ratio: float | None = None
     oneshot: bool = False
+    conv_rate_factor: float = _added(0.5)  # conv layers at this fraction of the rate (paper: 10% of 20%)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.rate < 1.0:
@@ -231,17 +232,22 @@ class Schedule:
             raise ValueError(f"a schedule needs at least one round, got rounds={self.rounds}")
         if not 0.0 <= self.output_rate_factor <= 1.0:
             raise ValueError(f"output_rate_factor must be in [0, 1], got {self.output_rate_factor}")
+        if not 0.0 <= self.conv_rate_factor <= 1.0:
+            raise ValueError(f"conv_rate_factor must be in [0, 1], got {self.conv_rate_factor}")
         if self.oneshot and self.ratio is not None:
             raise ValueError("oneshot goes with a fixed rate: {ratio, rounds: 1} is one-shot already")
 
     @classmethod
-    def from_ratio(cls, ratio: float, rounds: int, output_rate_factor: float = 0.5) -> Schedule:
+    def from_ratio(
+        cls, ratio: float, rounds: int, output_rate_factor: float = 0.5, conv_rate_factor: float = 0.5
+    ) -> Schedule:
         """The schedule that prunes a total ``ratio`` of the hidden weights in ``rounds`` rounds."""
         if not 0.0 <= ratio < 1.0:
             raise ValueError(f"prune ratio must be in [0, 1), got {ratio}")
         if rounds < 1:
             raise ValueError(f"a schedule needs at least one round, got rounds={rounds}")
-        return cls(compound_rate(ratio, rounds), rounds, output_rate_factor, ratio)
+        rate = compound_rate(ratio, rounds)
+        return cls(rate, rounds, output_rate_factor, ratio, conv_rate_factor=conv_rate_factor)
 
     @property
     def name(self) -> str:
@@ -260,6 +266,14 @@ class Schedule:
 
     def layer_rate(self, is_output: bool) -> float:
         return self.rate * self.output_rate_factor if is_output else self.rate
+
+    def rate_of(self, kind: str) -> float:
+        """The per-round rate of a layer of ``kind``: ``fc`` at the rate, ``output`` and ``conv`` at
+        their factors of it (the paper's conv nets: conv 10-15%, fc 20%, output 10%)."""
+        factors = {"fc": 1.0, "output": self.output_rate_factor, "conv": self.conv_rate_factor}
+        if kind not in factors:
+            raise ValueError(f"a layer's kind is one of {sorted(factors)}, not {kind!r}")
+        return self.rate * factors[kind]
 
     def requested_ratio(self, round_: int) -> float:
         """Fraction of the hidden weights requested to be pruned after ``round_`` rounds."""
