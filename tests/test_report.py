@@ -61,18 +61,47 @@ def test_not_a_runs_table_is_a_clear_error(tmp_path):
         report.write_section("accuracy", tmp_path / "runs.csv", {}, {})
 
 
-def test_every_section_has_its_function_and_caption():
-    """The sections list is the one place: each entry is drawn by report.section_<name> (from
-    runs.csv) or lottery.ticket_analyses.write_<name> (switched on) and has its caption; every
-    section_ function is listed."""
-    from lottery import ticket_analyses
+def test_every_section_has_its_unit_and_caption():
+    """The sections list is the one place: each entry names its unit (table, figure, summary
+    paragraph) and has its caption; every unit of the report's modules is listed, once, and no
+    module looks a section up by a name of its own (``section_<name>``, ``globals()``)."""
+    import importlib
+    import pkgutil
+
+    from lottery.report import Unit
 
     for section in SECTIONS:
-        module, prefix = (report, "section_") if section.reads_runs else (ticket_analyses, "write_")
-        assert callable(getattr(module, f"{prefix}{section.name}")), section.name
+        assert isinstance(section.load(), Unit), section.name
         assert (ROOT / "workflow" / "report" / f"{section.name}.rst").is_file(), section.name
-    drawn = {name.removeprefix("section_") for name in dir(report) if name.startswith("section_")}
-    assert drawn == {s.name for s in SECTIONS if s.reads_runs}
+    listed = [id(s.load()) for s in SECTIONS]
+    assert len(set(listed)) == len(SECTIONS)
+    package = ROOT / "src" / "lottery" / "report"
+    for info in pkgutil.iter_modules([str(package)]):
+        module = importlib.import_module(f"lottery.report.{info.name}")
+        units = [name for name, value in vars(module).items() if isinstance(value, Unit)]
+        assert all(id(getattr(module, name)) in listed for name in units), (info.name, units)
+        assert not [name for name in vars(module) if name.startswith("section_")], info.name
+    for path in [*package.glob("*.py"), ROOT / "src" / "lottery" / "ticket_analyses.py"]:
+        assert "globals()" not in path.read_text(), path.name
+    assert not (ROOT / "src" / "lottery" / "report.py").exists()
+
+
+def test_summary_states_the_sections_in_the_lists_order(tmp_path, monkeypatch):
+    """summary.md's paragraphs are the units' (their tables given), in the list's order."""
+    from lottery.report import Unit, summary
+
+    class Listed:
+        def __init__(self, name):
+            self.name = name
+
+        def load(self):
+            return Unit(draw=print, paragraph=lambda table, ratio: [f"{self.name} {len(table)} {ratio:g}"])
+
+    monkeypatch.setattr(summary, "SECTIONS", tuple(Listed(n) for n in ("b", "a", "c")))
+    for name in ("a", "b"):
+        pd.DataFrame({"x": [1, 2]}).to_csv(tmp_path / f"{name}.csv", index=False)
+    text = summary.summary_markdown({n: tmp_path / f"{n}.csv" for n in ("a", "b")}, "x", 0.5)
+    assert text.splitlines()[2:] == ["b 2 0.5", "a 2 0.5"]  # c: no table, no paragraph
 
 
 def test_summary_says_which_path_trained_the_layers():

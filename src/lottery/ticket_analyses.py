@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from lottery import data, pruning, variants
+from lottery import data, pruning, sections, variants
 from lottery.desc import Replicate
 from lottery.io import load_tensors, load_tensors_with_metadata, save_tensors, write_table
 from lottery.logs import log, step
@@ -319,9 +319,7 @@ def write_replicate_instability(
 def write_instability(
     tables: Sequence[PathLike], paths: Sequence[PathLike], out: Mapping[str, PathLike]
 ) -> None:
-    from lottery import report
-
-    report.draw_instability(_read_rows(tables), _read_rows(paths), out)
+    sections.BY_NAME["instability"].load().draw(_read_rows(tables), _read_rows(paths), out)
 
 
 @step
@@ -343,9 +341,7 @@ def write_replicate_supermasks(
 
 @step
 def write_supermasks(tables: Sequence[PathLike], out: Mapping[str, PathLike]) -> None:
-    from lottery import report
-
-    report.draw_supermasks(_read_rows(tables), out)
+    sections.BY_NAME["supermasks"].load().draw(_read_rows(tables), out)
 
 
 @step
@@ -371,11 +367,9 @@ def write_mask_overlap(
     oneshot_rounds: int,
     out: Mapping[str, PathLike],
 ) -> None:
-    from lottery import report
-
     iterative = _bundles(bundles, reference, range(1, rounds + 1))
     shots = _bundles(bundles, oneshot, range(1, oneshot_rounds + 1)) if oneshot else None
-    report.draw_mask_overlap(overlap_rows(iterative, shots), out)
+    sections.BY_NAME["mask_overlap"].load().draw(overlap_rows(iterative, shots), out)
 
 
 @step
@@ -387,9 +381,7 @@ def write_pixel_map(
     split: PathLike,
     out: Mapping[str, PathLike],
 ) -> None:
-    from lottery import report
-
     by_replicate = _bundles(bundles, reference, rounds)
     masks = {r: [by_replicate[name][i] for name in by_replicate] for i, r in enumerate(rounds)}
-    report.draw_pixel_map(pixel_rows(masks, mean_intensity(dataset, split)), out)
+    sections.BY_NAME["pixel_map"].load().draw(pixel_rows(masks, mean_intensity(dataset, split)), out)
     log.info("pixel map of rounds %s", list(rounds))

@@ -266,7 +266,12 @@ def section_outputs(section):
 
 
 def wanted(section):
-    return section.wanted(PAPER, EXPERIMENT.has_oneshot, EXPERIMENT.ticket_analyses)
+    return section.wanted(
+        PAPER,
+        EXPERIMENT.has_oneshot,
+        EXPERIMENT.ticket_analyses,
+        bool(EXPERIMENT.curve_rounds()),
+    )
 
 
 def summary_tables():
@@ -286,10 +291,6 @@ def all_outputs():
     outputs = [f"{RESULTS}/runs.csv", f"{RESULTS}/summary.md"]
     outputs += replicate_summaries(record.RECORD)
     outputs += [f"{ANALYSIS}/{s.name}.csv" for s in sections.SECTIONS if wanted(s)]
-    if PAPER:
-        outputs.append(f"{ANALYSIS}/claims.csv")
-        if EXPERIMENT.curve_rounds():
-            outputs.append(f"{FIGURES}/test_curves.png")
     return outputs
 
 

@@ -1,17 +1,14 @@
 # Stage 8 (analysis.paper: true): the paper's results checked claim by claim and its test-curve
-# figure, from each replicate's test curves (kept in its summary); its iterative vs one-shot
-# comparison is the oneshot section of analysis.smk. Small jobs: they run on the submit host.
+# figure, from each replicate's test curves (kept in its summary): the sections claims and
+# test_curves of lottery.sections.SECTIONS; its iterative vs one-shot comparison is the oneshot
+# section of analysis.smk. Small jobs: they run on the submit host.
 
 
 rule claims:
     input:
         runs=rules.collect_runs.output.runs,
     output:
-        table=report(
-            f"{ANALYSIS}/claims.csv",
-            caption="../report/claims.rst",
-            category=sections.CLAIMS_CATEGORY,
-        ),
+        **section_outputs(sections.BY_NAME["claims"]),
         markdown=f"{ANALYSIS}/claims.md",
     log:
         f"{LOGS}/analysis/claims.log",
@@ -45,13 +42,7 @@ rule test_curves:
         curves=replicate_summaries("test_curves.csv"),
         records=replicate_summaries(record.RECORD),
     output:
-        table=f"{ANALYSIS}/test_curves.csv",
-        png=report(
-            f"{FIGURES}/test_curves.png",
-            caption="../report/test_curves.rst",
-            category=sections.CLAIMS_CATEGORY,
-        ),
-        svg=f"{FIGURES}/test_curves.svg",
+        **section_outputs(sections.BY_NAME["test_curves"]),
     log:
         f"{LOGS}/analysis/test_curves.log",
     localrule: True
