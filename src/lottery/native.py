@@ -291,7 +291,7 @@ class NativeTrainer:
         if self.evaluation_path == SPARSE and data.background is not None and dense_enough:
             self.evaluation_path = NONBLANK
         self.evaluation_buffers: dict[int | str, list[np.ndarray]] = {}
-        self.evaluation_calls: dict[tuple[int, int, int], tuple[list, np.ndarray]] = {}
+        self.evaluation_calls: dict[tuple[int, int, int], tuple[list, np.ndarray, Any]] = {}
         self.calls = self._calls()
         self.loss_sum = 0.0
         self.steps_since_loss = 0
@@ -498,8 +498,11 @@ class NativeTrainer:
             calls = self._evaluation_calls(flat, xt, ntiles)
             if flat is not self.flat:  # a copy (the early-stop weights): evaluated once or twice
                 return self._evaluate_with(calls, y)
-            self.evaluation_calls[key] = calls
-        return self._evaluate_with(self.evaluation_calls[key], y)
+            # The bound calls hold raw pointers into ``xt``: the entry keeps ``xt`` alive, so that
+            # neither its memory nor its id (the key) can go to other inputs while it is cached.
+            self.evaluation_calls[key] = (*calls, xt)
+        calls, logits, _ = self.evaluation_calls[key]
+        return self._evaluate_with((calls, logits), y)
 
     def _evaluate_with(self, bound: tuple[list, np.ndarray], y: np.ndarray):
         calls, logits = bound
