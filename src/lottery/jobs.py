@@ -39,6 +39,7 @@ from lottery.desc import (
 )
 from lottery.io import load_arrays, save_tensors, write_json, write_text
 from lottery.logs import Explained, log, setup_logging, step
+from lottery.methods import Examples, PruningInputs
 from lottery.runs import csv_text
 
 PathLike = str | os.PathLike
@@ -166,21 +167,25 @@ def train_dense(job: Job) -> dict[str, Any]:
 def train_ticket(job: Job) -> dict[str, Any]:
     """One pruning round: prune round k-1's network (the dense one for one-shot schedules), rewind to
     θ0, train."""
-    ticket = job.network
-    masks = prune(job.input["previous_weights"], job.input["previous_mask"], ticket, job.output["mask"])
+    ticket, init, array_data = job.network, load_arrays(job.input["init"]), job.array_data()
+    trained = model.prunable(load_arrays(job.input["previous_weights"]))
+    previous = load_arrays(job.input["previous_mask"])
+    inputs = PruningInputs(
+        trained, previous, init, job.architecture, Examples(array_data.train_x, array_data.train_y),
+        seed=job.replicate.init_seed,
+    )  # fmt: skip
+    masks = prune(inputs, ticket, job.output["mask"])
     return train_and_save(
-        load_arrays(job.input["init"]), masks, job.array_data(), job.hparams, job.replicate, ticket,
-        _without_mask(job.output), model=job.architecture.name,
+        init, masks, array_data, job.hparams, job.replicate, ticket, _without_mask(job.output),
+        model=job.architecture.name,
     )  # fmt: skip
 
 
-def prune(
-    weights: PathLike, previous_mask: PathLike, ticket: Network, out: PathLike
-) -> dict[str, np.ndarray]:
-    """The ticket round's mask from the previous round's trained weights and mask."""
-    trained = model.prunable(load_arrays(weights))
+def prune(inputs: PruningInputs, ticket: Network, out: PathLike) -> dict[str, np.ndarray]:
+    """The ticket round's mask from what the previous round left (its trained weights and mask in
+    ``inputs``), by the ticket's pruning method (:data:`lottery.methods.REGISTRY`)."""
     masks = pruning.next_masks(
-        trained, load_arrays(previous_mask), ticket.schedule, ticket.round, ticket.method
+        inputs.trained, inputs.masks, ticket.schedule, ticket.round, ticket.method, inputs
     )
     metadata = {"schedule": ticket.schedule.name, "round": ticket.round, "method": ticket.method}
     save_tensors(out, masks, metadata=metadata)

@@ -94,6 +94,15 @@ def canonical(value):
 
 
 # Params: the experiment's typed pieces as lottery.desc.to_params (defaults left out).
+# A training job's model: a params entry only where it is not the default LeNet-300-100 (mlp), so
+# that the default's jobs have the params they had (Snakemake reruns a job whose params change).
+MODEL_PARAMS = (
+    {"architecture": to_params(EXPERIMENT.architecture)}
+    if to_params(EXPERIMENT.architecture)
+    else {}
+)
+
+
 def training_params(wildcards):
     return to_params(EXPERIMENT.training_at(int(wildcards.get("round", 0))))
 

@@ -22,5 +22,6 @@ rule train_dense:
     params:
         training=training_params,
         replicate=replicate_params,
+        **MODEL_PARAMS,
     script:
         "../scripts/train_dense.py"

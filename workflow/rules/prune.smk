@@ -31,5 +31,6 @@ rule train_ticket:
         training=training_params,
         replicate=replicate_params,
         network=ticket_params,
+        **MODEL_PARAMS,
     script:
         "../scripts/train_ticket.py"

@@ -33,6 +33,7 @@ rule train_instability_copy:
         variant=lambda wildcards: wildcards.variant,
         twin=lambda wildcards: wildcards.twin,
         iteration=lambda wildcards: int(wildcards.iteration),
+        **MODEL_PARAMS,
     script:
         "../scripts/train_instability_copy.py"
 

@@ -48,6 +48,7 @@ rule rewind_point:
     params:
         training=training_params,
         replicate=replicate_params,
+        **MODEL_PARAMS,
     script:
         "../scripts/rewind_point.py"
 
@@ -81,5 +82,6 @@ for variant, directory in control_rules():
             replicate=replicate_params,
             network=ticket_params,
             variant=variant.name,
+            **MODEL_PARAMS,
         script:
             "../scripts/train_control.py"
