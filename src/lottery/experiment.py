@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lottery import variants
+from lottery import layout, variants
 from lottery.desc import (
     Architecture,
     Instability,
@@ -291,14 +291,14 @@ class Experiment:
     def ticket_mask(self, replicate: str, round_: int, schedule: Schedule | None = None) -> str:
         """The mask of a ticket round of the reference (or given) schedule; round 0: all ones."""
         if round_ == 0:
-            return f"{replicate}/dense/mask.safetensors"
+            return layout.mask_file(layout.dense_dir(replicate))
         name = (schedule or self.reference_schedule).name  # type: ignore[union-attr]
-        return f"{replicate}/{name}/ticket/round-{round_}/mask.safetensors"
+        return layout.mask_file(layout.ticket_dir(replicate, name, round_))
 
     def instability_dir(self, replicate: str, variant: str, round_: int, k: int, copy: str) -> str:
         """The folder of a copy the instability analysis trains."""
         name = self.reference_schedule.name  # type: ignore[union-attr]
-        return f"{replicate}/{name}/instability/{variant}/k-{k}/round-{round_}/copy-{copy}"
+        return layout.instability_dir(replicate, name, variant, round_, k, copy)
 
     def instability_first_copy(self, replicate: str, variant: str, round_: int, k: int) -> str:
         """The first copy's folder: the network the experiment trains anyway where there is one (k = 0:
@@ -308,11 +308,11 @@ class Experiment:
         assert reference is not None
         if k == 0:
             if round_ == 0:
-                return f"{replicate}/dense"
+                return layout.dense_dir(replicate)
             if variant == "ticket":
-                return f"{replicate}/{reference.name}/ticket/round-{round_}"
+                return layout.ticket_dir(replicate, reference.name, round_)
             if variant in self.controls and round_ in self.control_rounds(reference):
-                return f"{replicate}/{reference.name}/{variant}/round-{round_}"
+                return layout.round_dir(replicate, reference.name, variant, round_)
         return self.instability_dir(replicate, variant, round_, k, "a")
 
     def instability_training(self) -> TrainingHparams:
@@ -383,7 +383,7 @@ class Experiment:
 
     def ticket_dirs(self, replicate: str | None = None) -> list[str]:
         return [
-            f"{r}/{name}/ticket/round-{k}"
+            layout.ticket_dir(r, name, k)
             for r in self._replicates(replicate)
             for name, s in self.schedules.items()
             for k in range(1, s.rounds + 1)
@@ -391,7 +391,7 @@ class Experiment:
 
     def control_dirs(self, replicate: str | None = None) -> list[str]:
         return [
-            f"{r}/{name}/{control}/round-{k}"
+            layout.round_dir(r, name, control, k)
             for r in self._replicates(replicate)
             for name, s in self.schedules.items()
             for control in self.controls
@@ -399,7 +399,7 @@ class Experiment:
         ]
 
     def dense_dirs(self, replicate: str | None = None) -> list[str]:
-        return [f"{r}/dense" for r in self._replicates(replicate)]
+        return [layout.dense_dir(r) for r in self._replicates(replicate)]
 
     def network_dirs(self, replicate: str) -> list[str]:
         """A replicate's networks in the runs table: the dense one, its tickets and controls."""
@@ -411,7 +411,7 @@ class Experiment:
         copies = []
         if self.instability.enabled:
             for pair in self.instability_pairs(replicate):
-                copies += [c for c in (pair["a"], pair["b"]) if "/instability/" in c]
+                copies += [c for c in (pair["a"], pair["b"]) if layout.is_instability_copy(c)]
         return self.network_dirs(replicate) + copies
 
     def curve_dirs(self, replicate: str | None = None) -> list[str]:
@@ -419,14 +419,12 @@ class Experiment:
         test-curve table's inputs."""
         rounds = self.curve_rounds()
         replicates = self._replicates(replicate)
-        dirs = [f"{r}/dense" for r in replicates if 0 in rounds]
+        dirs = [layout.dense_dir(r) for r in replicates if 0 in rounds]
         for replicate in replicates:
             for name, s in self.schedules.items():
+                dirs += [layout.ticket_dir(replicate, name, k) for k in range(1, s.rounds + 1) if k in rounds]
                 dirs += [
-                    f"{replicate}/{name}/ticket/round-{k}" for k in range(1, s.rounds + 1) if k in rounds
-                ]
-                dirs += [
-                    f"{replicate}/{name}/{control}/round-{k}"
+                    layout.round_dir(replicate, name, control, k)
                     for control in self.controls
                     for k in self.control_rounds(s)
                     if k in rounds

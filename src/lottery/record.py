@@ -34,7 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lottery import variants
+from lottery import layout, variants
 from lottery.desc import plain
 from lottery.io import DIGEST_KEY, json_problem, read_json, write_json, write_json_with_digest
 from lottery.logs import Explained, log, step
@@ -44,14 +44,14 @@ if TYPE_CHECKING:
 
 PathLike = str | os.PathLike
 
-RECORD = "record.json"
+RECORD = layout.RECORD
 FORMAT = 1
 
 # The files of a replicate's summary besides record.json, and what makes each (the config's switch
 # named when a record lacks one).
-RUNS, PROVENANCE, TEST_CURVES = "runs.csv", "provenance.json", "test_curves.csv"
-INSTABILITY, INSTABILITY_PATH = "instability.csv", "instability_path.csv"
-SUPERMASKS, MASKS = "supermasks.csv", "masks.safetensors"
+RUNS, PROVENANCE, TEST_CURVES = layout.RUNS, layout.PROVENANCE, layout.TEST_CURVES
+INSTABILITY, INSTABILITY_PATH = layout.INSTABILITY, layout.INSTABILITY_PATH
+SUPERMASKS, MASKS = layout.SUPERMASKS, layout.MASKS
 MADE_BY = {
     TEST_CURVES: "analysis.paper with training.test_every",
     INSTABILITY: "analysis.instability.enabled",

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from lottery import data, pruning, sections, variants
+from lottery import data, layout, pruning, sections, variants
 from lottery.desc import Replicate
 from lottery.io import load_tensors, load_tensors_with_metadata, save_tensors, write_table
 from lottery.logs import log, step
@@ -276,7 +276,7 @@ def load_mask_bundle(path: PathLike) -> dict[str, dict[str, torch.Tensor]]:
 
 
 def mask_key(schedule: str, round_: int) -> str:
-    return f"{schedule}/round-{round_}"
+    return layout.mask_key(schedule, round_)
 
 
 def mean_intensity(dataset: PathLike, split: PathLike) -> torch.Tensor:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from lottery import layout
 from lottery.desc import Network, Replicate, derived_seed
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class Variant:
 def draw_directory(directory: str, draw: int | str) -> str:
     """The folder of a drawn variant's ``draw``-th network: ``<directory>`` for the first,
     ``<directory>-draw-<d>`` for the others (``draw`` may be the rules' ``"{draw}"`` wildcard)."""
-    return directory if draw == 1 else f"{directory}-draw-{draw}"
+    return layout.draw_folder(directory, draw)
 
 
 def draw_of(wildcards: Mapping[str, str]) -> int:
@@ -79,11 +80,11 @@ def draw_of(wildcards: Mapping[str, str]) -> int:
 def reinit_init_file(replicate_dir: str, draw: int | str) -> str:
     """The reinit control's weights of a draw (one per replicate and draw, for every round; ``draw``
     may be the rules' ``"{draw}"`` wildcard)."""
-    return f"{replicate_dir}/{draw_directory('reinit-init', draw)}.safetensors"
+    return layout.reinit_init_file(replicate_dir, draw)
 
 
 def _ticket_mask(paths: ControlInputs) -> str:
-    return f"{paths.ticket_rounds[-1]}/mask.safetensors"
+    return layout.mask_file(paths.ticket_rounds[-1])
 
 
 def _prepare_reinit(inputs, ticket: Network, replicate: Replicate, wildcards) -> Prepared:
@@ -170,8 +171,8 @@ REGISTRY: dict[str, Variant] = {
             order=2,
             enabled=_drawn_folders("random"),
             inputs=lambda paths: {
-                "init": f"{paths.replicate}/init.safetensors",
-                "ticket_masks": [f"{d}/mask.safetensors" for d in paths.ticket_rounds],
+                "init": layout.init_file(paths.replicate),
+                "ticket_masks": [layout.mask_file(d) for d in paths.ticket_rounds],
             },
             prepare=_prepare_random,
             writes_mask=True,
@@ -183,7 +184,7 @@ REGISTRY: dict[str, Variant] = {
             order=3,
             enabled=lambda switches: [f"rewind-{k}" for k in switches["rewind_iterations"]],
             inputs=lambda paths: {
-                "init": f"{paths.replicate}/theta-{paths.wildcards['iteration']}.safetensors",
+                "init": layout.theta_file(paths.replicate, paths.wildcards["iteration"]),
                 "mask": _ticket_mask(paths),
             },
             prepare=_prepare_rewind,

@@ -9,7 +9,7 @@ rule replicate_runs:
     input:
         metrics=replicate_networks,
     output:
-        runs=f"{SUMMARY}/runs.csv",
+        runs=f"{SUMMARY}/{layout.RUNS}",
     log:
         f"{LOGS}/{{replicate}}/replicate_runs.log",
     wildcard_constraints:
@@ -27,7 +27,7 @@ rule replicate_provenance:
     input:
         provenance=replicate_provenance_files,
     output:
-        provenance=f"{SUMMARY}/provenance.json",
+        provenance=f"{SUMMARY}/{layout.PROVENANCE}",
     log:
         f"{LOGS}/{{replicate}}/replicate_provenance.log",
     wildcard_constraints:
@@ -61,10 +61,10 @@ rule replicate_record:
 
 rule collect_runs:
     input:
-        runs=replicate_summaries("runs.csv"),
+        runs=replicate_summaries(layout.RUNS),
         records=replicate_summaries(record.RECORD),
     output:
-        runs=f"{RESULTS}/runs.csv",
+        runs=f"{RESULTS}/{layout.RUNS_TABLE}",
     log:
         f"{LOGS}/collect_runs.log",
     localrule: True

@@ -28,8 +28,8 @@ rule summary:
     input:
         unpack(paper_summary_inputs),
         **summary_tables(),
-        runs=f"{RESULTS}/runs.csv",
-        provenance=replicate_summaries("provenance.json"),
+        runs=f"{RESULTS}/{layout.RUNS_TABLE}",
+        provenance=replicate_summaries(layout.PROVENANCE),
         records=replicate_summaries(record.RECORD),
     output:
         summary=report(

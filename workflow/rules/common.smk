@@ -17,7 +17,7 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join([SRC, *filter(None, [os.environ.get("PYTHONPATH")])])
 )
 
-from lottery import owner, provenance, record, schema, sections, variants
+from lottery import layout, owner, provenance, record, schema, sections, variants
 from lottery.desc import Network, to_params
 from lottery.experiment import ConfigError, Experiment
 from lottery.protocol import protocol_deviations
@@ -53,12 +53,12 @@ DATA_FILES = resolve_data(config["data"])["files"]
 PAPER = config["analysis"]["paper"]
 RESULTS = f"results/{EXPERIMENT.name}"
 LOGS = f"logs/{EXPERIMENT.name}"
-ANALYSIS = f"{RESULTS}/analysis"
+ANALYSIS = f"{RESULTS}/{layout.ANALYSIS}"
 # A replicate's summary: the small files that are committed, from which the experiment's tables are
 # built (its checkpoints need not be kept; a later run with more seeds reuses them).
-SUMMARY = f"{RESULTS}/{{replicate}}/summary"
-FIGURES = f"{RESULTS}/figures"
-BENCHMARKS = f"{RESULTS}/benchmarks"
+SUMMARY = layout.summary_dir("{replicate}", RESULTS)
+FIGURES = f"{RESULTS}/{layout.FIGURES}"
+BENCHMARKS = f"{RESULTS}/{layout.BENCHMARKS}"
 
 
 wildcard_constraints:
@@ -120,19 +120,19 @@ def ticket_params(wildcards):
 # Paths.
 def ticket_round_dir(wildcards, round_=None):
     r = wildcards.round if round_ is None else round_
-    return f"{RESULTS}/{wildcards.replicate}/{wildcards.schedule}/ticket/round-{r}"
+    return layout.ticket_dir(wildcards.replicate, wildcards.schedule, r, RESULTS)
 
 
 def previous_round(wildcards):
     """Round k-1's trained weights and mask: the dense network for round 1 and for one-shot levels."""
     k = int(wildcards.round)
     if k == 1 or EXPERIMENT.schedules[wildcards.schedule].oneshot:
-        prev = f"{RESULTS}/{wildcards.replicate}/dense"
+        prev = layout.dense_dir(wildcards.replicate, RESULTS)
     else:
         prev = ticket_round_dir(wildcards, k - 1)
     return {
-        "previous_weights": f"{prev}/final.safetensors",
-        "previous_mask": f"{prev}/mask.safetensors",
+        "previous_weights": layout.file(prev, layout.WEIGHTS),
+        "previous_mask": layout.mask_file(prev),
     }
 
 
@@ -166,25 +166,20 @@ def network_outputs(directory):
     """What every training job writes into its network's folder: its final weights, metrics.json
     (reproducible to the byte), the curve, and provenance.json (which machine, code and time made
     it: lottery.provenance)."""
-    return {
-        "weights": f"{directory}/final.safetensors",
-        "metrics": f"{directory}/metrics.json",
-        "curve": f"{directory}/curve.csv",
-        "provenance": f"{directory}/provenance.json",
-    }
+    return layout.network_files(directory)
 
 
 def control_outputs(variant, directory):
     """Output files of a control network, in ``<schedule>/<folder>/round-<k>/``."""
-    folder = f"{RESULTS}/{{replicate}}/{{schedule}}/{directory}/round-{{round}}"
-    outputs = network_outputs(folder)
-    return outputs | (
-        {"mask": f"{folder}/mask.safetensors"} if variant.writes_mask else {}
+    folder = layout.round_dir(
+        "{replicate}", "{schedule}", directory, "{round}", RESULTS
     )
+    outputs = network_outputs(folder)
+    return outputs | ({"mask": layout.mask_file(folder)} if variant.writes_mask else {})
 
 
 def metrics_files(directories):
-    return [f"{RESULTS}/{d}/metrics.json" for d in directories]
+    return [layout.file(f"{RESULTS}/{d}", layout.METRICS) for d in directories]
 
 
 def recorded_replicates():
@@ -200,7 +195,7 @@ def recorded_replicates():
             Path(SUMMARY.format(replicate=r), f).exists()
             for f in (record.RUNS, record.RECORD)
         )
-        and not Path(RESULTS, r, "dense", "metrics.json").exists()
+        and not Path(layout.dense_dir(r, RESULTS), layout.METRICS).exists()
     ]
 
 
@@ -247,7 +242,7 @@ def replicate_networks(wildcards):
 def replicate_provenance_files(wildcards):
     """provenance.json of every network a replicate trains."""
     directories = EXPERIMENT.trained_dirs(wildcards.replicate)
-    return [f"{RESULTS}/{d}/provenance.json" for d in directories]
+    return [layout.file(f"{RESULTS}/{d}", layout.PROVENANCE) for d in directories]
 
 
 def test_curve_networks(wildcards):
@@ -255,7 +250,7 @@ def test_curve_networks(wildcards):
     directories = EXPERIMENT.curve_dirs(wildcards.replicate)
     return {
         "metrics": metrics_files(directories),
-        "curves": [f"{RESULTS}/{d}/curve.csv" for d in directories],
+        "curves": [layout.file(f"{RESULTS}/{d}", layout.CURVE) for d in directories],
     }
 
 
@@ -297,7 +292,7 @@ def paper_summary_inputs(wildcards):
 
 
 def all_outputs():
-    outputs = [f"{RESULTS}/runs.csv", f"{RESULTS}/summary.md"]
+    outputs = [f"{RESULTS}/{layout.RUNS_TABLE}", f"{RESULTS}/{layout.SUMMARY_MARKDOWN}"]
     outputs += replicate_summaries(record.RECORD)
     outputs += [f"{ANALYSIS}/{s.name}.csv" for s in sections.SECTIONS if wanted(s)]
     return outputs
@@ -319,11 +314,9 @@ def instability_copy_inputs(wildcards):
     is replayed from the ticket's masks, as the control's job does)."""
     replicate = f"{RESULTS}/{wildcards.replicate}"
     level, k = int(wildcards.level), int(wildcards.iteration)
-    init = (
-        f"{replicate}/theta-{k}.safetensors" if k else f"{replicate}/init.safetensors"
-    )
+    init = layout.theta_file(replicate, k) if k else layout.init_file(replicate)
     if wildcards.variant == "reinit":
-        init = f"{replicate}/reinit-init.safetensors"
+        init = layout.reinit_init_file(replicate)
     if wildcards.variant == "random":
         rounds = range(1, level + 1)
         return {
@@ -351,8 +344,8 @@ def instability_inputs(wildcards):
     """The two copies' final weights of every tested network of a replicate."""
     pairs = replicate_pairs(wildcards)
     return {
-        "a": [f"{RESULTS}/{p['a']}/final.safetensors" for p in pairs],
-        "b": [f"{RESULTS}/{p['b']}/final.safetensors" for p in pairs],
+        twin: [layout.file(f"{RESULTS}/{p[twin]}", layout.WEIGHTS) for p in pairs]
+        for twin in ("a", "b")
     }
 
 
@@ -370,7 +363,7 @@ def packed_masks():
     reference, oneshot = EXPERIMENT.reference_schedule, EXPERIMENT.oneshot_reference
     schedules = [(reference, reference.rounds), (oneshot, oneshot_rounds())]
     return {
-        f"{s.name}/round-{k}": (s, k)
+        layout.mask_key(s.name, k): (s, k)
         for s, rounds in schedules
         if s is not None
         for k in range(1, rounds + 1)

@@ -25,7 +25,7 @@ rule replicate_test_curves:
     input:
         unpack(test_curve_networks),
     output:
-        curves=f"{SUMMARY}/test_curves.csv",
+        curves=f"{SUMMARY}/{layout.TEST_CURVES}",
     log:
         f"{LOGS}/{{replicate}}/replicate_test_curves.log",
     wildcard_constraints:
@@ -39,7 +39,7 @@ rule replicate_test_curves:
 
 rule test_curves:
     input:
-        curves=replicate_summaries("test_curves.csv"),
+        curves=replicate_summaries(layout.TEST_CURVES),
         records=replicate_summaries(record.RECORD),
     output:
         **section_outputs(sections.BY_NAME["test_curves"]),

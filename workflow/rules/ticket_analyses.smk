@@ -44,8 +44,8 @@ rule replicate_instability:
         dataset=rules.decode_dataset.output.dataset,
         split=rules.split_dataset.output.split,
     output:
-        table=f"{SUMMARY}/instability.csv",
-        path=f"{SUMMARY}/instability_path.csv",
+        table=f"{SUMMARY}/{layout.INSTABILITY}",
+        path=f"{SUMMARY}/{layout.INSTABILITY_PATH}",
     log:
         f"{LOGS}/{{replicate}}/replicate_instability.log",
     benchmark:
@@ -67,12 +67,12 @@ rule replicate_instability:
 
 rule instability:
     input:
-        tables=replicate_summaries("instability.csv"),
-        paths=replicate_summaries("instability_path.csv"),
+        tables=replicate_summaries(layout.INSTABILITY),
+        paths=replicate_summaries(layout.INSTABILITY_PATH),
         records=replicate_summaries(record.RECORD),
     output:
         **section_outputs(sections.BY_NAME["instability"]),
-        path=f"{ANALYSIS}/instability_path.csv",
+        path=f"{ANALYSIS}/{layout.INSTABILITY_PATH}",
     log:
         f"{LOGS}/analysis/instability.log",
     localrule: True
@@ -89,7 +89,7 @@ rule replicate_supermasks:
         dataset=rules.decode_dataset.output.dataset,
         split=rules.split_dataset.output.split,
     output:
-        table=f"{SUMMARY}/supermasks.csv",
+        table=f"{SUMMARY}/{layout.SUPERMASKS}",
     log:
         f"{LOGS}/{{replicate}}/replicate_supermasks.log",
     benchmark:
@@ -107,7 +107,7 @@ rule replicate_supermasks:
 
 rule supermasks:
     input:
-        tables=replicate_summaries("supermasks.csv"),
+        tables=replicate_summaries(layout.SUPERMASKS),
         records=replicate_summaries(record.RECORD),
     output:
         **section_outputs(sections.BY_NAME["supermasks"]),
@@ -124,7 +124,7 @@ rule replicate_masks:
     input:
         masks=replicate_mask_files,
     output:
-        masks=f"{SUMMARY}/masks.safetensors",
+        masks=f"{SUMMARY}/{layout.MASKS}",
     log:
         f"{LOGS}/{{replicate}}/replicate_masks.log",
     wildcard_constraints:
@@ -140,7 +140,7 @@ rule replicate_masks:
 
 rule mask_overlap:
     input:
-        bundles=replicate_summaries("masks.safetensors"),
+        bundles=replicate_summaries(layout.MASKS),
         records=replicate_summaries(record.RECORD),
     output:
         **section_outputs(sections.BY_NAME["mask_overlap"]),
@@ -161,7 +161,7 @@ rule mask_overlap:
 
 rule pixel_map:
     input:
-        bundles=replicate_summaries("masks.safetensors"),
+        bundles=replicate_summaries(layout.MASKS),
         records=replicate_summaries(record.RECORD),
         dataset=rules.decode_dataset.output.dataset,
         split=rules.split_dataset.output.split,
