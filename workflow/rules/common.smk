@@ -45,8 +45,13 @@ try:
     EXPERIMENT = Experiment.from_config(config)
 except ConfigError as e:
     raise WorkflowError(f"invalid configuration: {e}")
+# The model's inputs as resolved from the dataset (model.input_size null: the dataset's), for the
+# report's description of the experiment.
+config["model"]["input_size"] = EXPERIMENT.architecture.input_size
 
-from lottery.datasets import resolve as resolve_data  # data.files and mirrors; null: the dataset's
+from lottery.datasets import (
+    resolve as resolve_data,
+)  # data.files and mirrors; null: the dataset's
 
 DATASET = config["data"]["name"]
 DATA_FILES = resolve_data(config["data"])["files"]

@@ -20,8 +20,8 @@ rule train_dense:
         runtime=training_runtime,
         mem_mb=training_mem_mb,
     params:
+        **MODEL_PARAMS,
         training=training_params,
         replicate=replicate_params,
-        **MODEL_PARAMS,
     script:
         "../scripts/train_dense.py"

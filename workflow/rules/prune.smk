@@ -28,9 +28,9 @@ rule train_ticket:
         runtime=training_runtime,
         mem_mb=training_mem_mb,
     params:
+        **MODEL_PARAMS,
         training=training_params,
         replicate=replicate_params,
         network=ticket_params,
-        **MODEL_PARAMS,
     script:
         "../scripts/train_ticket.py"

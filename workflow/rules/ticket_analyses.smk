@@ -27,13 +27,13 @@ rule train_instability_copy:
         runtime=training_runtime,
         mem_mb=training_mem_mb,
     params:
+        **MODEL_PARAMS,
         training=to_params(EXPERIMENT.instability_training()),
         replicate=replicate_params,
         network=instability_network,
         variant=lambda wildcards: wildcards.variant,
         twin=lambda wildcards: wildcards.twin,
         iteration=lambda wildcards: int(wildcards.iteration),
-        **MODEL_PARAMS,
     script:
         "../scripts/train_instability_copy.py"
 

@@ -46,9 +46,9 @@ rule rewind_point:
         runtime=training_runtime,
         mem_mb=training_mem_mb,
     params:
+        **MODEL_PARAMS,
         training=training_params,
         replicate=replicate_params,
-        **MODEL_PARAMS,
     script:
         "../scripts/rewind_point.py"
 
@@ -78,10 +78,10 @@ for variant, directory in control_rules():
             runtime=training_runtime,
             mem_mb=training_mem_mb,
         params:
+            **MODEL_PARAMS,
             training=training_params,
             replicate=replicate_params,
             network=ticket_params,
             variant=variant.name,
-            **MODEL_PARAMS,
         script:
             "../scripts/train_control.py"
