@@ -8,8 +8,8 @@ to ``resources/<data.name>/``. :func:`resolve` fills the config's ``data:`` sect
 ``mirrors`` null: the dataset's official ones) and is what the workflow and the replicate records
 read; :func:`image_shape` gives the network's input. No PyTorch: the DAG is built from this.
 
-Adding a dataset: a module with a :class:`Dataset` entry, its name in :data:`REGISTRY`, and in the
-schema's ``data.name`` pattern.
+Adding a dataset: a module here that defines ``DATASET`` (found as this package is imported), and its
+name in the schema's ``data.name`` pattern.
 """
 
 from __future__ import annotations
@@ -69,9 +69,18 @@ class Dataset:
 
 
 def _registry() -> dict[str, Dataset]:
-    from lottery.datasets import cifar10, fashion_mnist, kmnist, mnist
+    """Every module of this package that defines ``DATASET``, by the dataset's name."""
+    import importlib
+    import pkgutil
 
-    return {d.name: d for d in (mnist.DATASET, fashion_mnist.DATASET, kmnist.DATASET, cifar10.DATASET)}
+    found: dict[str, Dataset] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        dataset = getattr(importlib.import_module(f"{__name__}.{info.name}"), "DATASET", None)
+        if isinstance(dataset, Dataset):
+            if dataset.name in found:
+                raise ValueError(f"two datasets are named {dataset.name!r}: {info.name} and another")
+            found[dataset.name] = dataset
+    return found
 
 
 REGISTRY: dict[str, Dataset] = _registry()

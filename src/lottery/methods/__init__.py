@@ -1,13 +1,30 @@
-"""Pruning methods by name (``pruning.method``), one module each with a ``METHOD`` (the interface:
-:mod:`lottery.methods.base`). Adding one: write ``lottery/methods/<name>.py`` with its scorer, list it
-here, and add its name to the schema's ``pruning.method`` enum (a test checks the two agree)."""
+"""Pruning methods by name (``pruning.method``): each one module of this package that defines
+``METHOD`` (the interface: :mod:`lottery.methods.base`), found as this package is imported. Adding one
+is its module here and its name in the schema's ``pruning.method`` enum (a test checks the two
+agree)."""
 
 from __future__ import annotations
 
-from lottery.methods import global_magnitude, layerwise
+import importlib
+import pkgutil
+
 from lottery.methods.base import GLOBAL, LAYER, Examples, Method, PruningInputs
 
-REGISTRY: dict[str, Method] = {m.METHOD.name: m.METHOD for m in (layerwise, global_magnitude)}
+
+def _discover() -> dict[str, Method]:
+    """Every module of this package that defines ``METHOD``, by the method's name."""
+    found: dict[str, Method] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        method = getattr(importlib.import_module(f"{__name__}.{info.name}"), "METHOD", None)
+        if method is None:
+            continue
+        if method.name in found:
+            raise ValueError(f"two pruning methods are named {method.name!r}: {info.name} and another")
+        found[method.name] = method
+    return found
+
+
+REGISTRY: dict[str, Method] = _discover()
 
 
 def get(name: str) -> Method:
