@@ -90,3 +90,25 @@ def test_examples_per_class_are_drawn_without_replacement_from_each_class():
     assert np.array_equal(ex.per_class(3, seed=7)[0], xs)  # seeded
     with pytest.raises(ValueError, match="class 2 has 4"):
         ex.per_class(5, seed=0)
+
+
+def test_a_method_that_chooses_its_masks_gets_the_steps_budget(monkeypatch):
+    """SynFlow's iterations or ERK's densities are more than one selection of scores: such a method
+    sets ``choose`` and gets the budget - each layer's count at its kind's rate, and the total."""
+    weights = _weights()
+    seen = {}
+
+    def choose(inputs, budget):
+        seen["budget"] = budget
+        return pruning.keep_top_jointly(
+            {n: np.abs(w) for n, w in inputs.trained.items()}, inputs.masks, budget.ticket_total
+        )
+
+    monkeypatch.setitem(methods.REGISTRY, "chooser", Scorer("chooser", LAYER, None, choose=choose))
+    schedule = Schedule(0.2, 2)
+    masks = pruning.next_masks(weights, pruning.dense_masks(weights), schedule, 2, "chooser")
+    budget = seen["budget"]
+    sizes = {n: w.size for n, w in weights.items()}
+    assert budget.per_layer == pruning.layer_keep_counts(sizes, schedule, 2)
+    assert budget.total == pruning.kept_count(sum(sizes.values()), 0.2, 2)
+    assert sum(pruning.kept_counts(masks).values()) == budget.ticket_total

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from lottery.desc import Schedule
-from lottery.methods.base import PruningInputs
+from lottery.methods.base import Budget, PruningInputs
 
 Array = Any  # a numpy array or a PyTorch tensor
 
@@ -134,10 +134,10 @@ def prune_global(
     weights: Mapping[str, Array], masks: Mapping[str, Array], keep_total: int
 ) -> dict[str, Array]:
     """Keep the ``keep_total`` largest-magnitude surviving weights over all layers together."""
-    return _keep_top_jointly({n: np.abs(_numpy(w)) for n, w in weights.items()}, masks, keep_total)
+    return keep_top_jointly({n: np.abs(_numpy(w)) for n, w in weights.items()}, masks, keep_total)
 
 
-def _keep_top_jointly(
+def keep_top_jointly(
     scores: Mapping[str, Array], masks: Mapping[str, Array], keep_total: int
 ) -> dict[str, Array]:
     """Keep the ``keep_total`` highest-scoring survivors over all layers together."""
@@ -181,12 +181,23 @@ def next_masks(
     chosen = methods.get(method)
     if inputs is None:
         inputs = PruningInputs(trained=weights, masks=masks)
-    scores = chosen.scores(inputs)
     sizes = {name: _numpy(w).size for name, w in weights.items()}
+    budget = Budget(
+        layer_keep_counts(sizes, schedule, round_), kept_count(sum(sizes.values()), schedule.rate, round_)
+    )
+    if getattr(chosen, "choose", None) is not None:
+        return chosen.choose(inputs, budget)
+    scores = chosen.scores(inputs)
     if chosen.scope == methods.LAYER:
-        counts = layer_keep_counts(sizes, schedule, round_)
-        return {name: _keep_top(scores[name], masks[name], counts[name]) for name in weights}
-    return _keep_top_jointly(scores, masks, kept_count(sum(sizes.values()), schedule.rate, round_))
+        return keep_top_per_layer(scores, masks, budget.per_layer)
+    return keep_top_jointly(scores, masks, budget.total)
+
+
+def keep_top_per_layer(
+    scores: Mapping[str, Array], masks: Mapping[str, Array], counts: Mapping[str, int]
+) -> dict[str, Array]:
+    """Keep the ``counts[layer]`` highest-scoring survivors of each layer (ties: the lower index)."""
+    return {name: _keep_top(scores[name], masks[name], counts[name]) for name in masks}
 
 
 def rewind(params: Mapping[str, Array], masks: Mapping[str, Array]) -> dict[str, Array]:

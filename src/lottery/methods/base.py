@@ -67,25 +67,45 @@ class PruningInputs:
         return value
 
 
+@dataclass(frozen=True)
+class Budget:
+    """How many weights survive a pruning step: ``per_layer``, each layer at its kind's rate of the
+    schedule (:func:`lottery.pruning.layer_keep_counts`: the paper's layer-wise ticket), and
+    ``total``, all layers together at the schedule's rate (global magnitude pruning). A method that
+    prunes to the ticket's Pm with its own per-layer split keeps :attr:`ticket_total`."""
+
+    per_layer: Mapping[str, int]
+    total: int
+
+    @property
+    def ticket_total(self) -> int:
+        return sum(self.per_layer.values())
+
+
 class Method(Protocol):
     """A pruning method of :data:`lottery.methods.REGISTRY`: its name (``pruning.method``), its
     scope (:data:`LAYER` or :data:`GLOBAL`) and its scorer. Higher scores are kept; the scores of
-    pruned weights are ignored."""
+    pruned weights are ignored. A method whose masks are more than one selection of its scores
+    (SynFlow's iterations, ERK's per-layer densities) sets ``choose``, which gets the budget and
+    returns the masks itself."""
 
     name: str
     scope: str
+    choose: Any  # Callable[[PruningInputs, Budget], dict[str, np.ndarray]] | None
 
     def scores(self, inputs: PruningInputs) -> dict[str, np.ndarray]: ...
 
 
 @dataclass(frozen=True)
 class Scorer:
-    """A :class:`Method` from a name, a scope and a scoring function."""
+    """A :class:`Method` from a name, a scope and a scoring function (and, where the method chooses
+    its masks itself, ``choose``)."""
 
     name: str
     scope: str
     score: Any  # Callable[[PruningInputs], dict[str, np.ndarray]]
     description: str = ""
+    choose: Any = None  # Callable[[PruningInputs, Budget], dict[str, np.ndarray]] | None
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
