@@ -215,10 +215,11 @@ def worker_reference(args) -> dict:
 
 
 def worker_protocol(args) -> dict:
-    from lottery import model
+    from lottery import model, provenance
     from lottery.desc import Network, Replicate
-    from lottery.jobs import train_and_save
+    from lottery.jobs import Started, train_and_save
     from lottery.torch_trainer import MaskedTrainer, TrainingHparams
+    from lottery.training import make_trainer
 
     data, _ = _tensor_data(Path(args.data), args.validation_size)
     init = model.glorot_normal_init(model.Architecture(), seed=1)
@@ -233,7 +234,10 @@ def worker_protocol(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         outputs = {k: f"{tmp}/{k}" for k in ("weights", "metrics", "curve")}
         start = time.perf_counter()
-        train_and_save(init, masks, data, hparams, Replicate(1, 1, 0), Network(), outputs)
+        stopwatch = provenance.Stopwatch()
+        trainer, paths = make_trainer(init, masks, data, hparams, data_order_seed=1)
+        started = Started(trainer, paths, data, hparams, Replicate(1, 1, 0), 0, stopwatch)
+        train_and_save(started, masks, Network(), outputs)
         full = time.perf_counter() - start
     return {"pure_s": pure, "full_s": full}
 

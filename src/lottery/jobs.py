@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -98,7 +99,12 @@ class Job:
         )
 
     def array_data(self) -> data.ArrayData:
-        """What every training takes besides its weights: the data as its split normalises them."""
+        """What every training takes besides its weights: the data as its split normalises them
+        (read once per job)."""
+        return self._array_data
+
+    @cached_property
+    def _array_data(self) -> data.ArrayData:
         return data.load_array_data(self.input["dataset"], self.input["split"])
 
 
@@ -157,10 +163,7 @@ def train_dense(job: Job) -> dict[str, Any]:
     """Round 0: the dense network trained from θ0 (its all-ones mask written for round 1)."""
     params = load_arrays(job.input["init"])
     masks = pruning.dense_masks(model.prunable(params))
-    return train_and_save(
-        params, masks, job.array_data(), job.hparams, job.replicate, Network(), job.output,
-        model=job.architecture.name,
-    )  # fmt: skip
+    return train_and_save(start_training(job, params, masks), masks, Network(), job.output)
 
 
 @step
@@ -175,10 +178,7 @@ def train_ticket(job: Job) -> dict[str, Any]:
         seed=job.replicate.init_seed,
     )  # fmt: skip
     masks = prune(inputs, ticket, job.output["mask"])
-    return train_and_save(
-        init, masks, array_data, job.hparams, job.replicate, ticket, _without_mask(job.output),
-        model=job.architecture.name,
-    )  # fmt: skip
+    return train_and_save(start_training(job, init, masks), masks, ticket, _without_mask(job.output))
 
 
 def prune(inputs: PruningInputs, ticket: Network, out: PathLike) -> dict[str, np.ndarray]:
@@ -215,10 +215,10 @@ def train_control(job: Job) -> dict[str, Any]:
             "method": prepared.network.method,
         }
         save_tensors(job.output["mask"], prepared.masks, metadata=metadata)
-    return train_and_save(
-        load_arrays(prepared.init), prepared.masks, job.array_data(), job.hparams, replicate,
-        prepared.network, _without_mask(job.output), prepared.start_iteration, job.architecture.name,
-    )  # fmt: skip
+    started = start_training(
+        job, load_arrays(prepared.init), prepared.masks, replicate, prepared.start_iteration
+    )
+    return train_and_save(started, prepared.masks, prepared.network, _without_mask(job.output))
 
 
 @step
@@ -245,10 +245,8 @@ def train_instability_copy(job: Job) -> dict[str, Any]:
         replicate = replace(replicate, data_order_seed=replicate.second_copy_data_order_seed)
     elif copy != "a":
         raise ValueError(f"copy must be 'a' or 'b', got {copy!r}")
-    return train_and_save(
-        load_arrays(init), masks, job.array_data(), job.hparams, replicate, network, job.output, iteration,
-        job.architecture.name,
-    )  # fmt: skip
+    started = start_training(job, load_arrays(init), masks, replicate, iteration)
+    return train_and_save(started, masks, network, job.output)
 
 
 @step
@@ -256,41 +254,65 @@ def train_rewind_point(job: Job) -> None:
     """θk: the dense network after k (``wildcards["iteration"]``) iterations - bitwise the dense run's
     weights then, since training is deterministic (the same trainer and paths as the dense run's), so
     rewinding points can be added without retraining round 0."""
-    from lottery.training import make_trainer
-
     iteration = int(job.wildcards["iteration"])
     params = load_arrays(job.input["init"])
-    masks = pruning.dense_masks(model.prunable(params))
-    trainer, _ = make_trainer(
-        params, masks, job.array_data(), job.hparams, job.replicate.data_order_seed,
-        model=job.architecture.name,
-    )  # fmt: skip
+    trainer = start_training(job, params, pruning.dense_masks(model.prunable(params))).trainer
     trainer.run(iteration)
     save_tensors(job.output["theta"], trainer.state_dict(), metadata={"iteration": iteration})
     log.info("θ%d written", iteration)
 
 
-def train_and_save(
-    params: dict[str, np.ndarray],
+@dataclass(frozen=True)
+class Started:
+    """A network's training as its job set it up: the trainer (holding the optimiser, made from the
+    job's hyperparameters), each layer's path, what the loop reads (the data, the evaluation grid,
+    the replicate, the first iteration), and the stopwatch started before the trainer was made."""
+
+    trainer: Any
+    paths: dict[str, str]
+    array_data: data.ArrayData
+    hparams: TrainingHparams
+    replicate: Replicate
+    start_iteration: int
+    stopwatch: provenance.Stopwatch
+
+
+def start_training(
+    job: Job,
+    init: dict[str, np.ndarray],
     masks: dict[str, np.ndarray],
-    array_data: data.ArrayData,
-    hparams: TrainingHparams,
-    replicate: Replicate,
-    network: Network,
-    outputs: Mapping[str, PathLike],
+    replicate: Replicate | None = None,
     start_iteration: int = 0,
-    model: str = "mlp",
+) -> Started:
+    """The trainer of the job's network (:func:`lottery.training.make_trainer`): ``rewind(init,
+    masks)`` of the job's model, its hyperparameters read from the rule's params here and handed to
+    the trainer whole (the learning rate's trip: config, :class:`lottery.desc.TrainingHparams`, the
+    rule's params, this job, the trainer); ``replicate`` (the job's by default) sets the data order."""
+    from lottery.training import make_trainer
+
+    stopwatch = provenance.Stopwatch()
+    replicate = replicate or job.replicate
+    array_data, hparams = job.array_data(), job.hparams
+    trainer, paths = make_trainer(
+        init, masks, array_data, hparams, replicate.data_order_seed, start_iteration,
+        model=job.architecture.name,
+    )  # fmt: skip
+    return Started(trainer, paths, array_data, hparams, replicate, start_iteration, stopwatch)
+
+
+def train_and_save(
+    started: Started, masks: dict[str, np.ndarray], network: Network, outputs: Mapping[str, PathLike]
 ) -> dict[str, Any]:
-    """Train ``params`` ⊙ ``masks`` (of the model ``model``, :mod:`lottery.models`); write final
+    """Train the network ``started`` set up (:func:`lottery.training.run_training`); write final
     weights, the mask (if ``outputs`` has one), ``metrics.json``, the curve CSV and ``provenance.json``
     (if ``outputs`` has one: which machine, code and time made it, :mod:`lottery.provenance`). The
     metrics hold the network's identity, the replicate's seeds and the recorded hyperparameters
     (:func:`lottery.desc.recorded`). Returns the metrics."""
-    from lottery.training import train
+    from lottery.training import run_training
 
-    stopwatch = provenance.Stopwatch()
-    result = train(
-        params, masks, array_data, hparams, replicate.data_order_seed, start_iteration, model=model
+    hparams, replicate, stopwatch = started.hparams, started.replicate, started.stopwatch
+    result = run_training(
+        started.trainer, started.paths, started.array_data, hparams, started.start_iteration
     )
     kept = pruning.weights_remaining(masks)
     metrics = {

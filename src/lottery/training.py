@@ -189,6 +189,11 @@ def _like(params: dict[str, Any], init: dict[str, Any]) -> dict[str, Any]:
     return {n: t.numpy() if _is_torch(t) else t for n, t in params.items()}
 
 
+def _check_start(start_iteration: int, hparams: TrainingHparams) -> None:
+    if not 0 <= start_iteration < hparams.iterations:
+        raise ValueError(f"start iteration {start_iteration} must be in [0, {hparams.iterations})")
+
+
 def train(
     init: dict[str, Any],
     masks: dict[str, Any],
@@ -207,11 +212,28 @@ def train(
     remaining iterations, the data order resuming where iteration k left it; Adam starts afresh.
     A progress line goes to the log at the first evaluation ``progress_seconds`` after the last one.
     """
-    if not 0 <= start_iteration < hparams.iterations:
-        raise ValueError(f"start iteration {start_iteration} must be in [0, {hparams.iterations})")
+    _check_start(start_iteration, hparams)
     trainer, paths = make_trainer(
         init, masks, data, hparams, data_order_seed, start_iteration, flush_denormals, model
     )
+    return run_training(trainer, paths, data, hparams, start_iteration, init, progress_seconds)
+
+
+def run_training(
+    trainer: Any,
+    paths: dict[str, str],
+    data: Any,
+    hparams: TrainingHparams,
+    start_iteration: int = 0,
+    like: dict[str, Any] | None = None,
+    progress_seconds: float = PROGRESS_SECONDS,
+) -> TrainingResult:
+    """The paper's protocol on a trainer :func:`make_trainer` made (with ``paths``): steps up to
+    iteration ``hparams.iterations`` from ``start_iteration``, the validation set every
+    ``hparams.eval_every`` iterations, the early-stop weights kept, the test set where the record
+    needs it. The trainer holds the optimiser and its learning rate; this loop reads only the
+    evaluation grid. The weights come back as ``like``'s kind (numpy where None)."""
+    _check_start(start_iteration, hparams)
     if backend_of(trainer) != NATIVE:
         data = trainer.data  # the data as the PyTorch trainer holds them (tensors, on its device)
     val_x = trainer.evaluation_inputs(data.val_x)
@@ -265,7 +287,7 @@ def train(
             row["test_loss"], row["test_acc"] = early_test.loss, early_test.accuracy
     curve[-1]["test_loss"], curve[-1]["test_acc"] = final_test.loss, final_test.accuracy
     return TrainingResult(
-        params=_like(trainer.state_dict(), init),
+        params=_like(trainer.state_dict(), like or {}),
         curve=curve,
         early_stop_iteration=best_iteration,
         early_stop_val=best_val,
