@@ -29,6 +29,11 @@ if EXPERIMENT.reference_schedule is not None:
     include: "workflow/rules/ticket_analyses.smk"
 
 
+if EXPERIMENT.pai.methods:
+
+    include: "workflow/rules/pai.smk"
+
+
 rule all:
     default_target: True
     input:

@@ -81,7 +81,7 @@ BAD_CONFIG = {
     ),
     "hidden layers 100000 wide": (
         {"model": {"hidden": [100000, 100000]}},
-        "is greater than the maximum of 10000; model.hidden is: Widths of the hidden layers",
+        "is greater than the maximum of 10000; model.hidden is: Widths of mlp's hidden layers",
     ),
     "11 hidden layers": (
         {"model": {"hidden": [10] * 11}},

@@ -112,3 +112,8 @@ def test_a_method_that_chooses_its_masks_gets_the_steps_budget(monkeypatch):
     assert budget.per_layer == pruning.layer_keep_counts(sizes, schedule, 2)
     assert budget.total == pruning.kept_count(sum(sizes.values()), 0.2, 2)
     assert sum(pruning.kept_counts(masks).values()) == budget.ticket_total
+
+
+def test_the_pai_methods_are_the_registered_ones():
+    pai = schema.load()["properties"]["pai"]["properties"]["methods"]["items"]["enum"]
+    assert set(pai) == set(methods.REGISTRY)

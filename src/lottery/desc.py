@@ -343,6 +343,46 @@ class Instability:
         ]
 
 
+TICKET = "ticket"  # the iterative ticket, whose sanity checks the pruning-at-initialisation rule trains
+FOUND = "found"  # a method's own mask (no sanity check)
+CHECKS = ("shuffled", "reinit", "inverted")  # the sanity checks (Frankle et al. 2021; Su et al. 2020)
+
+
+@dataclass(frozen=True)
+class Pai:
+    """Pruning at initialisation: each of ``methods`` (:data:`lottery.methods.REGISTRY`) prunes θ0
+    once to the Pm of each of ``levels`` (rounds of the reference schedule; empty: all of them) and
+    its survivors are trained from θ0; at ``sanity_levels``, the ``checks`` of every method and of
+    the iterative ticket: the mask shuffled within each layer, θ0 redrawn (the reinit seed), and the
+    mask inverted (the lowest scores kept at the same per-layer counts; not for methods without a
+    ranking of their own, such as ``random`` and ``erk``)."""
+
+    methods: tuple[str, ...] = ()
+    levels: tuple[int, ...] = ()
+    sanity_levels: tuple[int, ...] = (3, 7, 12, 15, 18)
+    checks: tuple[str, ...] = CHECKS
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.checks if c not in CHECKS]
+        if unknown:
+            raise ValueError(f"pai.checks has {unknown}: the checks are {list(CHECKS)}")
+        if TICKET in self.methods:
+            raise ValueError(f"pai.methods: {TICKET!r} is the iterative ticket, always compared")
+
+    def networks(self, rounds: int, invertible: Mapping[str, bool]) -> list[tuple[str, str, int]]:
+        """(method, check, level) of every network, the ticket's checks included (``rounds``: the
+        reference schedule's; ``invertible``: whether each method ranks the weights itself)."""
+        levels = self.levels or tuple(range(1, rounds + 1))
+        out = [(m, FOUND, k) for m in self.methods for k in levels]
+        if self.methods:
+            for k in self.sanity_levels:
+                for method in (*self.methods, TICKET):
+                    for check in self.checks:
+                        if check != "inverted" or invertible.get(method, True):
+                            out.append((method, check, k))
+        return out
+
+
 @dataclass(frozen=True)
 class PixelMap:
     """The pixel map: the first layer's surviving weights per input pixel at ``rounds``."""

@@ -15,6 +15,7 @@ from lottery import layout, variants
 from lottery.desc import (
     Architecture,
     Instability,
+    Pai,
     PixelMap,
     Replicate,
     Schedule,
@@ -172,6 +173,7 @@ class Experiment:
     supermasks: bool = False
     mask_overlap: bool = False
     pixel_map: PixelMap = dataclasses.field(default_factory=PixelMap)
+    pai: Pai = dataclasses.field(default_factory=Pai)  # pruning at initialisation (pai: ...)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Experiment:
@@ -202,6 +204,7 @@ class Experiment:
             supermasks=bool(analysis["supermasks"]["enabled"]),
             mask_overlap=bool(analysis["mask_overlap"]["enabled"]),
             pixel_map=_piece(PixelMap, analysis["pixel_map"], "analysis.pixel_map"),
+            pai=_piece(Pai, config.get("pai") or {}, "pai"),
         )
         experiment._check(config)
         return experiment
@@ -215,6 +218,7 @@ class Experiment:
                     "a rewound network trains from iteration k to the end"
                 )
         self._check_ticket_analyses()
+        self._check_pai()
         longest = self.longest_rounds
         for r in self.test_curve_rounds or ():
             if r > longest:
@@ -222,6 +226,45 @@ class Experiment:
                     f"training.test_curve_rounds has round {r}, but the longest schedule has {longest} "
                     "rounds (0 is the dense network)"
                 )
+
+    def _check_pai(self) -> None:
+        if not self.pai.methods:
+            return
+        from lottery import methods
+
+        unknown = [m for m in self.pai.methods if m not in methods.REGISTRY]
+        if unknown:
+            raise ConfigError(
+                f"pai.methods has {unknown}: the pruning methods are {sorted(methods.REGISTRY)}"
+            )
+        reference = self.reference_schedule
+        if reference is None:
+            raise ConfigError(
+                "pai.methods prune θ0 to the Pm of the iterative ticket's rounds, and pruning.schedules "
+                "has no iterative fixed-rate schedule: add one such as {rate: 0.2, rounds: 20}"
+            )
+        for key in ("levels", "sanity_levels"):
+            late = [k for k in getattr(self.pai, key) if not 1 <= k <= reference.rounds]
+            if late:
+                raise ConfigError(
+                    f"pai.{key} has {late}, not rounds of {reference.name} (1..{reference.rounds})"
+                )
+
+    def pai_networks(self) -> list[tuple[str, str, int]]:
+        """(method, check, level) of the pruning-at-initialisation networks (:class:`Pai`)."""
+        if not self.pai.methods:
+            return []
+        from lottery import methods
+
+        invertible = {name: getattr(m, "invertible", True) for name, m in methods.REGISTRY.items()}
+        return self.pai.networks(self.reference_schedule.rounds, invertible)
+
+    def pai_dirs(self, replicate: str | None = None) -> list[str]:
+        return [
+            layout.pai_dir(r, method, check, level)
+            for r in self._replicates(replicate)
+            for method, check, level in self.pai_networks()
+        ]
 
     def _check_ticket_analyses(self) -> None:
         wanted = self.ticket_analyses
@@ -403,7 +446,12 @@ class Experiment:
 
     def network_dirs(self, replicate: str) -> list[str]:
         """A replicate's networks in the runs table: the dense one, its tickets and controls."""
-        return self.dense_dirs(replicate) + self.ticket_dirs(replicate) + self.control_dirs(replicate)
+        return (
+            self.dense_dirs(replicate)
+            + self.ticket_dirs(replicate)
+            + self.control_dirs(replicate)
+            + self.pai_dirs(replicate)
+        )
 
     def trained_dirs(self, replicate: str) -> list[str]:
         """Every network a replicate trains: those of :meth:`network_dirs` and the instability

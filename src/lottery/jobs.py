@@ -34,6 +34,7 @@ from lottery.desc import (
     Network,
     Replicate,
     TrainingHparams,
+    derived_seed,
     from_params,
     network_from_params,
     recorded,
@@ -250,6 +251,59 @@ def train_instability_copy(job: Job) -> dict[str, Any]:
 
 
 @step
+def train_pai(job: Job) -> dict[str, Any]:
+    """A network of pruning at initialisation (:class:`lottery.desc.Pai`): ``params["method"]``
+    prunes θ0 once to the Pm of the ticket of ``params["network"]``'s round (as many weights in all),
+    or, for the method ``ticket``, the iterative ticket's own mask of that round; then its sanity
+    check ``params["check"]``: ``found`` (none), ``shuffled`` (each layer's mask permuted),
+    ``reinit`` (the reinit control's θ0) or ``inverted`` (the lowest scores kept at the mask's
+    per-layer counts; the ticket's: the lowest-magnitude survivors of the round before it). Its
+    metrics record each layer's density, the layers left empty and whether any path joins the
+    inputs to the outputs (:mod:`lottery.collapse`)."""
+    from lottery import collapse, methods, sanity
+    from lottery.desc import FOUND, TICKET
+
+    method, check, ticket, replicate = job.params["method"], job.params["check"], job.network, job.replicate
+    init, array_data = load_arrays(job.input["init"]), job.array_data()
+    level = ticket.round
+    if method == TICKET:
+        masks = load_arrays(job.input["mask"])
+        scores = None
+        if check == "inverted":  # the last pruning step's criterion: the previous round's magnitudes
+            previous = load_arrays(job.input["previous_mask"])
+            trained = model.prunable(load_arrays(job.input["previous_weights"]))
+            scores = {name: np.abs(w) * (previous[name] != 0) for name, w in trained.items()}
+            masks = sanity.invert(scores, pruning.kept_counts(masks), previous)
+    else:
+        weights = model.prunable(init)
+        dense = pruning.dense_masks(weights)
+        inputs = PruningInputs(
+            weights, dense, init, job.architecture, Examples(array_data.train_x, array_data.train_y),
+            seed=derived_seed(f"{replicate.init_seed}/pai/{method}/level-{level}"),
+        )  # fmt: skip
+        masks = pruning.next_masks(weights, dense, ticket.schedule, level, method, inputs)
+        if check == "inverted":
+            masks = sanity.invert(methods.get(method).scores(inputs), pruning.kept_counts(masks))
+    network = replace(ticket, variant=method if check == FOUND else f"{method}-{check}")
+    if method != TICKET:
+        network = replace(network, method=method)
+    start = init
+    if check == "shuffled":
+        seed = sanity.shuffle_seed(replicate, method, level)
+        masks = sanity.shuffle_within_layers(masks, seed)
+        network = replace(network, mask_seed=seed)
+    elif check == "reinit":
+        start = load_arrays(job.input["reinit"])
+        network = replace(network, reinit_seed=replicate.reinit_seed)
+    elif check not in (FOUND, "inverted"):
+        raise ValueError(f"check must be {FOUND!r}, 'shuffled', 'reinit' or 'inverted', got {check!r}")
+    save_tensors(job.output["mask"], masks, metadata={"method": method, "check": check, "level": level})
+    made = collapse.collapse(masks)
+    extra = {"collapsed_layers": made["collapsed_layers"], "disconnected": made["disconnected"]}
+    return train_and_save(start_training(job, start, masks), masks, network, _without_mask(job.output), extra)
+
+
+@step
 def train_rewind_point(job: Job) -> None:
     """θk: the dense network after k (``wildcards["iteration"]``) iterations - bitwise the dense run's
     weights then, since training is deterministic (the same trainer and paths as the dense run's), so
@@ -301,7 +355,11 @@ def start_training(
 
 
 def train_and_save(
-    started: Started, masks: dict[str, np.ndarray], network: Network, outputs: Mapping[str, PathLike]
+    started: Started,
+    masks: dict[str, np.ndarray],
+    network: Network,
+    outputs: Mapping[str, PathLike],
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train the network ``started`` set up (:func:`lottery.training.run_training`); write final
     weights, the mask (if ``outputs`` has one), ``metrics.json``, the curve CSV and ``provenance.json``
@@ -323,6 +381,7 @@ def train_and_save(
         "remaining": pruning.remaining_fractions(masks),
         "training": recorded(hparams),
         **result.metrics(),
+        **(extra or {}),
     }
     save_tensors(outputs["weights"], result.params)
     if "mask" in outputs:
@@ -445,6 +504,7 @@ JOBS: dict[str, Callable[[Job], object]] = {
     "train_control": train_control,
     "rewind_point": train_rewind_point,
     "train_instability_copy": train_instability_copy,
+    "train_pai": train_pai,
     "replicate_instability": replicate_instability,
     "instability": instability,
     "replicate_supermasks": replicate_supermasks,
@@ -483,7 +543,7 @@ WITHOUT_TORCH = frozenset(
 )
 # Jobs that train a network: they import PyTorch only for its backend (``training.backend: torch``).
 TRAINING = frozenset(
-    {"train_dense", "train_ticket", "train_control", "rewind_point", "train_instability_copy"}
+    {"train_dense", "train_ticket", "train_control", "rewind_point", "train_instability_copy", "train_pai"}
 )
 
 
@@ -497,8 +557,15 @@ def uses_torch(name: str, job: Job) -> bool:
 
     try:
         hparams, native_model = job.hparams, models.get(job.architecture.name).native
+        network = job.params.get("network")  # a ticket round's, a control's, a copy's (or none)
+        method = job.params["method"] if name == "train_pai" else network and job.network.method
     except (KeyError, TypeError, ValueError):  # the job itself says what is wrong, in its log
         return True
+    if method is not None and method != "ticket":  # a scorer that takes gradients imports PyTorch
+        from lottery import methods
+
+        if getattr(methods.REGISTRY.get(method), "uses_torch", False):
+            return True
     # the native kernels train mlp on the CPU; anything else trains on PyTorch (lottery.training)
     return hparams.backend != "native" or not native_model or hparams.device != "cpu"
 

@@ -8,6 +8,7 @@ control variants (:mod:`lottery.variants`), the replicates' records and the anal
     <replicate>/dense/                               round 0: a network's files and its mask
     <replicate>/<schedule>/<folder>/round-<k>/       round k: ``ticket`` or a control's folder
     <replicate>/<schedule>/instability/<variant>/k-<k>/round-<r>/copy-<a|b>/   the instability copies
+    <replicate>/pai/<method>/<check>/level-<k>/      pruning at initialisation and its sanity checks
     <replicate>/summary/                             the replicate in small committed files
     data/, analysis/, figures/, benchmarks/          the split, the report's tables and figures, timings
 
@@ -86,6 +87,13 @@ def instability_dir(
 ) -> str:
     """A copy the instability analysis trains of a network of ``schedule`` (the reference schedule)."""
     return _at(root, f"{replicate}/{schedule}/instability/{variant}/k-{k}/round-{round_}/copy-{copy}")
+
+
+def pai_dir(replicate: str, method: str, check: str, level: int | str, root: str | None = None) -> str:
+    """A network of pruning at initialisation: ``method``'s mask of θ0 at the Pm of the reference
+    schedule's round ``level`` (``check`` ``found``), or one of its sanity checks (``shuffled``,
+    ``reinit``, ``inverted``; method ``ticket``: the iterative ticket's)."""
+    return _at(root, f"{replicate}/pai/{method}/{check}/level-{level}")
 
 
 def summary_dir(replicate: str, root: str | None = None) -> str:

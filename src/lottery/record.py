@@ -118,6 +118,8 @@ def description(experiment: Experiment, replicate: str, data: Mapping[str, Any])
     }
     if "instability" in experiment.ticket_analyses:  # the only analysis that trains networks
         out["analysis"] = {"instability": plain(experiment.instability)}
+    if experiment.pai.methods:  # pruning at initialisation: its networks
+        out["pai"] = plain(experiment.pai)
     return out
 
 

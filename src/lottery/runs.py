@@ -31,6 +31,10 @@ RESULT_COLUMNS = (
     "early_stop_iteration", "val_loss", "val_acc", "test_loss", "test_acc",
     "val_loss_final", "val_acc_final", "test_loss_final", "test_acc_final", "iterations",
 )  # fmt: skip
+# A network of pruning at initialisation records its mask's collapse (lottery.collapse): the layers
+# left with no weight (their names, space-separated) and whether no path joins inputs to outputs.
+# Columns only where a network has them, so that the other experiments' tables are as they were.
+COLLAPSE_COLUMNS = ("collapsed_layers", "disconnected")
 REQUIRED_COLUMNS = {"variant", "schedule_ratio", "schedule_rounds", "round", "val_acc", "test_acc"}
 
 
@@ -46,10 +50,13 @@ def csv_text(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
 
 def runs_table(metrics_files: Sequence[PathLike], experiment: str) -> str:
     """``runs.csv``: one row per trained network, sorted, with no timings (reproducible to the byte)."""
-    rows, layers, paths = [], [], []
+    rows, layers, paths, collapse = [], [], [], []
     for path in metrics_files:
         m = read_json(path)
         row = {**m, "experiment": experiment, "seed": m["init_seed"]}
+        if "collapsed_layers" in m:  # pruning at initialisation: the mask's layer collapse
+            row["collapsed_layers"] = " ".join(n.removesuffix(".weight") for n in m["collapsed_layers"])
+            collapse = list(COLLAPSE_COLUMNS)
         for name, fraction in m["remaining"].items():
             column = f"remaining_{name.removesuffix('.weight')}"
             row[column] = fraction
@@ -67,7 +74,7 @@ def runs_table(metrics_files: Sequence[PathLike], experiment: str) -> str:
         key=lambda r: (r["seed"], r["variant"] != "dense", r["schedule"], r["variant"],
                        r.get("rewind_iteration") or 0, r["round"], r.get("draw") or 0)
     )  # fmt: skip
-    return csv_text(rows, [*FIXED_COLUMNS, *layers, *RESULT_COLUMNS, *paths])
+    return csv_text(rows, [*FIXED_COLUMNS, *layers, *RESULT_COLUMNS, *collapse, *paths])
 
 
 def concatenated_runs(tables: Sequence[PathLike]) -> str:

@@ -75,6 +75,8 @@ wildcard_constraints:
     twin=r"[ab]",
     variant=r"ticket|reinit|random",
     draw=r"[2-9]|[1-9]\d+",
+    method=r"[a-z][a-z0-9_]*",
+    check=r"found|shuffled|reinit|inverted",
 
 
 def training_runtime(wildcards, attempt):

@@ -106,6 +106,10 @@ class Scorer:
     score: Any  # Callable[[PruningInputs], dict[str, np.ndarray]]
     description: str = ""
     choose: Any = None  # Callable[[PruningInputs, Budget], dict[str, np.ndarray]] | None
+    # Whether its scores rank the weights (its mask can be inverted: the sanity check keeps the
+    # lowest); not for a method that draws its positions at random (random, erk)
+    invertible: bool = True
+    uses_torch: bool = False  # its scorer imports PyTorch (gradients): its job pins PyTorch's threads
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:

@@ -102,4 +102,5 @@ METHOD = Scorer(
     NAME, LAYER, uniform_scores,
     "Erdős–Rényi-Kernel per-layer densities (RigL), positions uniformly at random (pruning at init)",
     choose=choose,
+    invertible=False,  # its scores are random draws: no ranking to invert
 )  # fmt: skip

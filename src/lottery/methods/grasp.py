@@ -94,4 +94,5 @@ METHOD = Scorer(
     f"GraSP (Wang et al. 2020): removes the highest −θ0 ⊙ Hg (T = {TEMPERATURE:g}, {EXAMPLES_PER_CLASS} "
     "examples per class), global, the ticket's Pm",
     choose,
+    uses_torch=True,  # its gradients: the job pins PyTorch to its threads
 )  # fmt: skip

@@ -45,4 +45,5 @@ METHOD = Scorer(
     NAME, LAYER, uniform_scores,
     "every layer at the same density (the ticket's Pm), positions uniformly at random (pruning at init)",
     choose=choose,
+    invertible=False,  # its scores are random draws: no ranking to invert
 )  # fmt: skip

@@ -106,4 +106,5 @@ METHOD = Scorer(
     NAME, GLOBAL, scores,
     f"SNIP (Lee et al. 2019): |g ⊙ θ0| on {EXAMPLES_PER_CLASS} examples per class, global, the ticket's Pm",
     choose,
+    uses_torch=True,  # its gradients: the job pins PyTorch to its threads
 )  # fmt: skip

@@ -157,4 +157,5 @@ METHOD = Scorer(
     f"SynFlow (Tanaka et al. 2020): data-free |∂R/∂θ ⊙ θ| through |θ0|, {ITERATIONS} rounds on an "
     "exponential schedule, global, the ticket's Pm",
     choose,
+    uses_torch=True,  # its gradients: the job pins PyTorch to its threads
 )  # fmt: skip
