@@ -446,7 +446,7 @@ def test_the_trainers_import_not_the_training_loop_above_them():
     from pathlib import Path
 
     src = Path(__file__).resolve().parents[1] / "src" / "lottery"
-    for name in ("native.py", "torch_trainer.py", "trainer_parts.py"):
+    for name in ("native.py", "torch_trainer.py", "autograd_trainer.py", "trainer_parts.py"):
         imported = set()
         for node in ast.walk(ast.parse((src / name).read_text())):
             if isinstance(node, ast.ImportFrom) and node.module:
