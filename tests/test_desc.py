@@ -136,6 +136,19 @@ def test_the_paper_experiment():
     assert every.control_rounds(every.schedules["rate-0.2"]) == [20]
 
 
+def test_the_pruning_at_initialisation_experiment():
+    """config/pai.yaml: 236 trainings a seed, as its header says - the dense network, 20 tickets,
+    6 methods at 20 levels, and at 5 levels 16 checks of the methods (no inversion of random or erk)
+    and 3 of the ticket."""
+    e = Experiment.from_config(_config("config/pai.yaml"))
+    assert e.pai.methods == ("random", "erk", "magnitude_init", "snip", "grasp", "synflow")
+    assert len(e.network_dirs("seed-1")) == 236
+    networks = e.pai_networks()
+    assert ("random", "inverted", 3) not in networks and ("snip", "inverted", 3) in networks
+    assert {k for _, check, k in networks if check != "found"} == {3, 7, 12, 15, 18}
+    assert e.training == dataclasses.replace(e.training, iterations=50_000, test_every=0)
+
+
 def test_a_bad_training_value_names_its_section():
     with pytest.raises(ConfigError, match=r"training: training\.batch_size must be at least 1"):
         Experiment.from_config(_config(training={"batch_size": 0}))
