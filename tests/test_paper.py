@@ -63,7 +63,7 @@ def _runs(seeds=(1, 2, 3), variants=("ticket", "reinit", "random"), oneshot=True
 
 
 def test_claims_with_known_answers():
-    table = paper.claims_table(_runs(), resamples=200).set_index("claim")
+    table = paper.claims_table(_runs()).set_index("claim")
     assert table.loc["early_stop_21", "ours"] == pytest.approx(38.0)
     assert table.loc["accuracy_13_5", "ours"] == pytest.approx(0.4)
     assert table.loc["accuracy_3_6", "ours"] == pytest.approx(0.0, abs=1e-9)
@@ -81,13 +81,13 @@ def test_claims_with_known_answers():
 def test_a_claim_that_fails_is_reported_as_failing():
     runs = _runs()
     runs.loc[(runs["variant"] == "reinit"), "test_acc"] += 0.02  # reinit now beats the ticket
-    table = paper.claims_table(runs, resamples=200).set_index("claim")
+    table = paper.claims_table(runs).set_index("claim")
     assert table.loc["reinit_accuracy_21", "verdict"] == "does not hold"
     assert table.loc["reinit_accuracy_21", "ours"] < 0
 
 
 def test_missing_networks_are_not_measured():
-    table = paper.claims_table(_runs(variants=("ticket",), oneshot=False), resamples=100).set_index("claim")
+    table = paper.claims_table(_runs(variants=("ticket",), oneshot=False)).set_index("claim")
     for claim in ("reinit_speed_21", "random_degrades_fastest", "oneshot_accuracy"):
         assert table.loc[claim, "verdict"] == "not measured"
         assert math.isnan(table.loc[claim, "ours"])
@@ -101,7 +101,7 @@ def test_an_interval_that_straddles_the_criterion_is_undecided():
     reinit = runs["variant"] == "reinit"
     runs.loc[reinit & runs["seed"].isin([1, 2]), "test_acc"] -= 0.01
     runs.loc[reinit & runs["seed"].isin([3, 4]), "test_acc"] += 0.01
-    table = paper.claims_table(runs, resamples=500).set_index("claim")
+    table = paper.claims_table(runs).set_index("claim")
     low, high = table.loc["reinit_accuracy_21", ["ci_low", "ci_high"]]
     assert low < 0 < high and table.loc["reinit_accuracy_21", "verdict"] == "undecided"
 
@@ -125,24 +125,104 @@ def test_verdicts(criterion, interval, verdict):
     assert criterion.verdict(*interval) == verdict
 
 
-def test_bootstrap_interval_covers_the_seeds_spread():
-    table = paper.claims_table(_runs(noise=0.002), resamples=500).set_index("claim")
-    low, high = table.loc["dense_accuracy", ["ci_low", "ci_high"]]
-    assert 97.8 <= low < 98.0 < high <= 98.2
+T_975_2 = 4.302652729749464  # Student t's 97.5% quantile with 2 degrees of freedom (tables: 4.303)
+
+
+def test_a_seeds_values_interval_is_student_t_by_hand():
+    """Dense accuracy 97.8, 98.0, 98.2 (%): mean 98.0, s = 0.2, half width t(0.975, 2) · 0.2 / √3."""
+    table = paper.claims_table(_runs(noise=0.002)).set_index("claim")
+    half = T_975_2 * 0.2 / math.sqrt(3)
+    assert tuple(table.loc["dense_accuracy", ["ours", "ci_low", "ci_high"]]) == pytest.approx(
+        (98.0, 98.0 - half, 98.0 + half)
+    )
+    assert table.loc["dense_accuracy", "interval"] == paper.VALUES
+
+
+def _set(runs, variant, pm, metric, values):
+    """``metric`` of ``variant`` at Pm ``pm`` (100: the dense network), seed 1, 2, 3 in turn."""
+    at = (runs["variant"] == variant) & ((runs["weights_remaining_pct"] - pm).abs() <= 0.1)
+    for seed, value in zip((1, 2, 3), values, strict=True):
+        runs.loc[at & (runs["seed"] == seed), metric] = value
+
+
+def test_a_paired_difference_is_student_t_on_each_seeds_difference():
+    """Dense 97.8, 98.0, 98.2 and the ticket at Pm 13.5% 98.2, 98.7, 98.3: the differences within
+    each seed are 0.4, 0.7, 0.1 points - mean 0.4, s = 0.3, so 0.4 ± t(0.975, 2) · 0.3 / √3 =
+    [-0.345, 1.145]: undecided against "above 0.3". Unpaired, the two columns' spreads would add."""
+    runs = _runs()
+    _set(runs, "dense", 100, "test_acc", (0.978, 0.980, 0.982))
+    _set(runs, "ticket", 13.5, "test_acc", (0.982, 0.987, 0.983))
+    row = paper.claims_table(runs).set_index("claim").loc["accuracy_13_5"]
+    half = T_975_2 * 0.3 / math.sqrt(3)
+    assert (row["ours"], row["ci_low"], row["ci_high"]) == pytest.approx((0.4, 0.4 - half, 0.4 + half))
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((-0.3452, 1.1452), abs=1e-4)  # the numbers
+    assert row["interval"] == paper.DIFFERENCE and row["verdict"] == "undecided"
+
+
+def test_a_ratio_within_a_seed_is_student_t_on_the_log_scale():
+    """At Pm 21.1% the ticket stops at 2,500, 5,000, 1,250 and its reinitialisation at 5,000,
+    20,000, 1,250: per-seed ratios 2, 4, 1, whose logs are ln 2 · (1, 2, 0) - mean ln 2, s = ln 2.
+    The estimate is their geometric mean, 2 (the ratio of the means would be 26,250 / 8,750 = 3), the
+    interval 2 · exp(± t(0.975, 2) · ln 2 / √3) = [0.357x, 11.19x]: undecided against "above 1x".
+    Against the dense network's 5,000 the ticket's ratios are 0.5, 1, 0.25: geometric mean 0.5, 50%
+    earlier, the interval 100 · (1 - 0.5 · exp(± the same half width)) with its bounds swapped."""
+    runs = _runs()
+    _set(runs, "ticket", 21.1, "early_stop_iteration", (2500, 5000, 1250))
+    _set(runs, "reinit", 21.1, "early_stop_iteration", (5000, 20000, 1250))
+    table = paper.claims_table(runs).set_index("claim")
+    half = math.exp(T_975_2 * math.log(2) / math.sqrt(3))
+    speed = table.loc["reinit_speed_21"]
+    assert (speed["ours"], speed["ci_low"], speed["ci_high"]) == pytest.approx((2.0, 2.0 / half, 2.0 * half))
+    assert (speed["ci_low"], speed["ci_high"]) == pytest.approx((0.3575, 11.19), abs=1e-2)  # the numbers
+    assert speed["interval"] == paper.RATIO and speed["verdict"] == "undecided"
+    earlier = table.loc["early_stop_21"]
+    assert (earlier["ours"], earlier["ci_low"], earlier["ci_high"]) == pytest.approx(
+        (50.0, 100.0 * (1 - 0.5 * half), 100.0 * (1 - 0.5 / half))
+    )
+    assert earlier["interval"] == paper.RATIO and earlier["verdict"] == "undecided"
+
+
+def test_a_ratio_of_sums_over_levels_is_taken_within_each_seed():
+    """Seed 1's reinitialised tickets stop twice as late at every level: its ratio of sums doubles,
+    the others' stay r. The estimate is the per-seed ratios' geometric mean, r · 2^(1/3), not the
+    ratio of the sums over seeds; the logs (ln r + ln 2, ln r, ln r) have s = ln 2 / √3."""
+    runs = _runs()
+    r = (19 * 8000 + 7781) / (19 * 4000 + 3100)  # reinit / ticket, every pruned level of a seed
+    runs.loc[(runs["variant"] == "reinit") & (runs["seed"] == 1), "early_stop_iteration"] *= 2
+    row = paper.claims_table(runs).set_index("claim").loc["reinit_slower"]
+    centre, half = r * 2 ** (1 / 3), math.exp(T_975_2 * math.log(2) / 3)
+    expected = (centre, centre / half, centre * half)
+    assert (row["ours"], row["ci_low"], row["ci_high"]) == pytest.approx(expected)
+    assert row["ours"] != pytest.approx(r * 4 / 3)  # the ratio of the sums over seeds
+
+
+def test_a_differences_estimate_is_the_claims_statistic_over_all_seeds():
+    """For a difference (or a seed's value) the mean of the per-seed values is the statistic over
+    the whole table, so the estimate shown is what it always was."""
+    runs = _runs(seeds=(1, 2, 3, 4), noise=0.001)
+    runs["test_acc"] += 0.0007 * (runs["seed"] % 3) * (runs["variant"] == "reinit")
+    table = paper.claims_table(runs).set_index("claim")
+    for claim in paper.CLAIMS:
+        if claim.interval != paper.RATIO:
+            paired = claim.paired(runs)
+            assert table.loc[claim.key, "ours"] == pytest.approx(claim.statistic(paired)), claim.key
+            assert paper.per_seed(claim, paired).mean() == pytest.approx(claim.statistic(paired))
 
 
 def test_claims_markdown_has_a_row_per_claim():
-    text = paper.claims_markdown(paper.claims_table(_runs(), resamples=100))
+    text = paper.claims_markdown(paper.claims_table(_runs()))
     assert len([line for line in text.splitlines() if line.startswith("| ")]) == len(paper.CLAIMS) + 1
     assert len([line for line in text.splitlines() if line.startswith("- ")]) == len(paper.CLAIMS)
     assert "2.51x" in text and "**holds**" in text
     assert "read off the paper's Figure 3" in text  # how the project reads "back to the original level"
+    assert "95% intervals: Student t over seeds, mean ± t(0.975, n - 1) · s / √n" in text
+    assert text.count("; interval: paired ratio, log scale (Student t over seeds).") == 4
 
 
 def test_too_few_seeds_for_an_interval_are_judged_on_the_point_estimate():
     runs = _runs(seeds=(1, 2))
     runs.loc[(runs["variant"] == "reinit") & (runs["seed"] == 2), "test_acc"] += 0.02  # seed 2: reinit wins
-    table = paper.claims_table(runs, resamples=100).set_index("claim")
+    table = paper.claims_table(runs).set_index("claim")
     assert (table["seeds"] == 2).all()
     assert table["ci_low"].isna().all() and table["ci_high"].isna().all()
     # Mean ticket - reinit = 0.5 - 1.0 = -0.5 points: judged on the mean, it fails.
@@ -228,9 +308,11 @@ def test_summary_lists_claims_and_deviations(tmp_path):
         tables[name] = tmp_path / f"{name}.csv"
         frame.to_csv(tables[name], index=False)
     claims = tmp_path / "claims.md"
-    claims.write_text(paper.claims_markdown(paper.claims_table(runs, resamples=100)))
+    claims.write_text(paper.claims_markdown(paper.claims_table(runs)))
     text = summary_markdown(tables, "paper", 0.85, claims, ["One reinit per ticket."])
     assert "## The paper's claims" in text and "up to 3 seed(s)" in text
+    claims_part = text[text.index("## The paper's claims") : text.index("## Deviations")]
+    assert "interval by Student t over seeds" in claims_part and "bootstrap 95%" not in claims_part
     assert "## Deviations from the paper's protocol\n\n- One reinit per ticket." in text
     # Without a {ratio, rounds} sweep every seed-report section says so instead of an empty table.
     assert text.count("No {ratio, rounds} schedule in this experiment") == 5

@@ -51,6 +51,8 @@ def test_sections_and_summary(tmp_path, kind):
     assert "## The paper's view" in summary
     if kind == "sweep":
         assert "| ticket |" in summary and pd.read_csv(tables["correlations"]).shape[0] == 8
+        # The correlations' intervals name their method under the table: a bootstrap over networks.
+        assert "\n\n95% CI: percentile bootstrap over the networks" in summary
     else:
         assert "No {ratio, rounds} schedule" in summary
 

@@ -159,7 +159,14 @@ def test_paper_claims_and_figures(first_run):
     # The tiny run has no 21.1% level (2 rounds) but has the dense network and both seeds.
     dense = claims.set_index("claim").loc["dense_accuracy"]
     assert dense["seeds"] == 2 and dense["verdict"] in {"holds", "does not hold"}  # 2 seeds: no interval
+    assert pd.isna(dense["ci_low"]) and dense["interval"] == "per-seed values (Student t over seeds)"
     assert claims.set_index("claim").loc["reinit_speed_21", "verdict"] == "not measured"
+    # Each claim says how its interval over seeds is made: Student t, paired, a ratio on the log scale.
+    assert claims["interval"].value_counts().to_dict() == {
+        "paired difference (Student t over seeds)": 6,
+        "paired ratio, log scale (Student t over seeds)": 4,
+        "per-seed values (Student t over seeds)": 1,
+    }
     for name in ("test_curves.png", "test_curves.svg", "oneshot.png"):
         assert (results / "figures" / name).stat().st_size > 0
     curves = pd.read_csv(results / "analysis" / "test_curves.csv")
@@ -167,6 +174,7 @@ def test_paper_claims_and_figures(first_run):
     summary = (results / "summary.md").read_text()
     assert "## The paper's claims" in summary and "## Deviations from the paper's protocol" in summary
     assert "training.iterations is 200 (the paper: 50000)" in summary
+    assert "a 95% interval by Student t over seeds" in summary and "bootstrap 95%" not in summary
 
 
 def test_report_sections(first_run):

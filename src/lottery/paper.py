@@ -2,9 +2,11 @@
 stated claim, the test-accuracy curves of its Figure 3, iterative vs one-shot, and the list of ways a
 configuration departs from the paper's protocol.
 
-Every claim is computed per seed on paired networks (same θ0, same data order) and summarised by the
-mean over seeds with a bootstrap 95% interval over seeds. ``test`` applies the criterion written next
-to it; a claim without the networks it needs is "not measured" - never dropped.
+Every claim is computed per seed on paired networks (same θ0, same data order): each seed's own value
+(a difference or a ratio within the seed), summarised over seeds with a Student-t 95% interval on those
+per-seed values (:mod:`lottery.stats`; a ratio on the log scale, shown as the per-seed ratios'
+geometric mean). ``test`` applies the criterion written next to it; a claim without the networks it
+needs is "not measured" - never dropped.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from lottery import stats
 from lottery.analysis import summarise_by_pm
 from lottery.desc import reference_schedule_name
 from lottery.io import read_json, write_table
@@ -101,13 +103,24 @@ class Criterion:
         return HOLDS if meets else FAILS if misses else UNDECIDED
 
 
+# How a claim's interval over seeds is made (the claims table's ``interval`` column): Student t on
+# the per-seed values - a difference within each seed (paired), a ratio within each seed on the log
+# scale (paired; the estimate the per-seed ratios' geometric mean), or one quantity's per-seed values.
+DIFFERENCE = "paired difference (Student t over seeds)"
+RATIO = "paired ratio, log scale (Student t over seeds)"
+VALUES = "per-seed values (Student t over seeds)"
+
+
 @dataclass(frozen=True)
 class Claim:
     """One statement of the paper: what it says, its number, how ours is measured and judged.
 
-    ``paired`` builds the per-seed table the statistic needs; ``statistic`` maps a (resampled) table
-    to a number; ``test`` judges it (:class:`Criterion`); ``reading`` says which of this project's
-    numbers stands for the paper's statement."""
+    ``paired`` builds the per-seed table the statistic needs (one row per seed); ``statistic`` maps a
+    table to a number, and one seed's own row to that seed's value; ``interval`` says how the per-seed
+    values make the estimate and its interval (:data:`DIFFERENCE`, :data:`RATIO` or :data:`VALUES`);
+    ``shown`` maps a ratio to the unit shown (monotone; ``None``: the ratio itself); ``test`` judges
+    the estimate and interval (:class:`Criterion`); ``reading`` says which of this project's numbers
+    stands for the paper's statement."""
 
     key: str
     statement: str
@@ -118,6 +131,14 @@ class Claim:
     paired: Callable[[pd.DataFrame], pd.DataFrame]
     statistic: Callable[[pd.DataFrame], float]
     test: Criterion
+    interval: str = DIFFERENCE
+    shown: Callable[[float], float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.interval not in (DIFFERENCE, RATIO, VALUES):
+            raise ValueError(f"claim {self.key}: no interval {self.interval!r}")
+        if self.shown is not None and self.interval != RATIO:
+            raise ValueError(f"claim {self.key}: only a ratio is shown in another unit")
 
 
 Getter = Callable[[pd.DataFrame], "pd.Series | pd.DataFrame"]
@@ -189,10 +210,13 @@ CLAIMS: tuple[Claim, ...] = (
         paper=38.0,
         unit="% earlier",
         criterion="above 0% earlier",
-        reading="1 - mean early-stop iteration of the iterative ticket at Pm 21.1% / the dense network's",
+        reading="1 - the early-stop iteration of the iterative ticket at Pm 21.1% / the dense network's, "
+        "a ratio within each seed: 1 - the geometric mean of the per-seed ratios (not of the means)",
         paired=_pair(ticket=_at("ticket", 21.1, ES), dense=_at("dense", 100, ES)),
-        statistic=lambda t: 100.0 * (1.0 - t["ticket"].mean() / t["dense"].mean()),
+        statistic=lambda t: float(t["ticket"].mean() / t["dense"].mean()),
         test=Criterion("above", 0.0),
+        interval=RATIO,
+        shown=lambda ratio: 100.0 * (1.0 - ratio),
     ),
     Claim(
         key="accuracy_13_5",
@@ -225,11 +249,12 @@ CLAIMS: tuple[Claim, ...] = (
         paper=2.51,
         unit="x",
         criterion="above 1x",
-        reading="mean early-stop iteration at Pm 21.1% of the reinitialised ticket (a seed's draws averaged) "
-        "/ the ticket's",
+        reading="early-stop iteration at Pm 21.1% of the reinitialised ticket (a seed's draws averaged) "
+        "/ the ticket's, a ratio within each seed: the geometric mean of the per-seed ratios",
         paired=_pair(ticket=_at("ticket", 21.1, ES), reinit=_at("reinit", 21.1, ES)),
         statistic=lambda t: float(t["reinit"].mean() / t["ticket"].mean()),
         test=Criterion("above", 1.0),
+        interval=RATIO,
     ),
     Claim(
         key="reinit_accuracy_21",
@@ -251,11 +276,13 @@ CLAIMS: tuple[Claim, ...] = (
         paper=None,
         unit="x",
         criterion="above 1x",
-        reading="early-stop iteration of the reinitialised tickets / the tickets', summed over every pruned "
-        "level",
+        reading="early-stop iteration of the reinitialised tickets / the tickets', each summed over every "
+        "pruned level of a seed: the geometric mean of the per-seed ratios (not the ratio of the sums "
+        "over seeds)",
         paired=_pair(reinit=_levels("reinit", ES), ticket=_levels("ticket", ES)),
         statistic=lambda t: _ratio_over_levels(t, "reinit", "ticket"),
         test=Criterion("above", 1.0),
+        interval=RATIO,
     ),
     Claim(
         key="reinit_loses_accuracy",
@@ -292,6 +319,7 @@ CLAIMS: tuple[Claim, ...] = (
         paired=_pair(dense=_at("dense", 100, ACC)),
         statistic=lambda t: 100.0 * float(t["dense"].mean()),
         test=Criterion("within", 98.0, 0.5),
+        interval=VALUES,
     ),
     Claim(
         key="oneshot_accuracy",
@@ -311,10 +339,13 @@ CLAIMS: tuple[Claim, ...] = (
         paper=None,
         unit="x",
         criterion="above 1x",
-        reading="early-stop iteration of one-shot / iterative tickets, summed over the levels Pm <= 21.1%",
+        reading="early-stop iteration of one-shot / iterative tickets, each summed over the levels "
+        "Pm <= 21.1% of a seed: the geometric mean of the per-seed ratios (not the ratio of the sums over "
+        "seeds)",
         paired=_pair(oneshot=_oneshot_levels(ES, 21.1), iterative=_levels("ticket", ES, 21.1)),
         statistic=lambda t: _ratio_over_levels(t, "oneshot", "iterative"),
         test=Criterion("above", 1.0),
+        interval=RATIO,
     ),
 )
 
@@ -328,27 +359,41 @@ def _smallest_level(runs: pd.DataFrame, variant: str, metric: str) -> pd.Series:
     return rows[rows["weights_remaining_pct"] == smallest].set_index("seed")[metric].astype(float)
 
 
-def bootstrap_seeds(
-    table: pd.DataFrame, statistic: Callable[[pd.DataFrame], float], resamples: int, seed: int
-) -> tuple[float, float]:
-    """Percentile 95% interval of ``statistic`` over seeds drawn with replacement."""
-    rng = np.random.default_rng(seed)
-    n = len(table)
-    values = [statistic(table.iloc[rng.integers(0, n, n)]) for _ in range(resamples)]
-    low, high = np.nanpercentile(values, [2.5, 97.5])
-    return float(low), float(high)
+def per_seed(claim: Claim, table: pd.DataFrame) -> pd.Series:
+    """The claim's statistic seed by seed: each seed's own row of its paired table (a difference or a
+    ratio within the seed, or the seed's value)."""
+    return pd.Series([claim.statistic(table.iloc[[i]]) for i in range(len(table))], index=table.index)
 
 
-MIN_SEEDS_FOR_CI = 3  # fewer seeds: no interval, and a claim is judged on its point estimate
+def seed_interval(claim: Claim, values: pd.Series) -> tuple[float, float, float]:
+    """The estimate and Student-t 95% interval over the per-seed ``values``, in the unit shown: their
+    mean for a difference or a value, their geometric mean (the interval on the log scale) for a
+    ratio (positive: an early stop comes at an evaluation, the first after ``eval_every`` iterations);
+    NaN bounds with fewer than two values."""
+    if claim.interval != RATIO:
+        return stats.t_interval(values.tolist())
+    estimate, low, high = stats.ratio_interval(values.tolist())
+    if claim.shown is None:
+        return estimate, low, high
+    shown = [claim.shown(v) for v in (estimate, low, high)]
+    return shown[0], min(shown[1:]), max(shown[1:])  # a decreasing map swaps the bounds
+
+
+# Student t needs n >= 2, but at n = 2 its quantile is 12.7 (one degree of freedom): an interval that
+# says almost nothing. With fewer than 3 seeds there is no interval, and a claim is judged on its
+# estimate alone (a two-seed run is a smoke test, not evidence).
+MIN_SEEDS_FOR_CI = 3
 
 CLAIM_COLUMNS = (
-    "claim", "statement", "reading", "unit", "paper", "ours", "ci_low", "ci_high", "seeds", "criterion",
-    "verdict", "paper_in_ci",
+    "claim", "statement", "reading", "unit", "paper", "ours", "ci_low", "ci_high", "interval", "seeds",
+    "criterion", "verdict", "paper_in_ci",
 )  # fmt: skip
 
 
-def claims_table(runs: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """One row per claim of :data:`CLAIMS`: the paper's number, ours with its 95% CI, and the verdict."""
+def claims_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per claim of :data:`CLAIMS`: the paper's number, ours with its 95% interval over seeds
+    (Student t on the per-seed values, :func:`seed_interval`; its kind in ``interval``), and the
+    verdict."""
     rows = []
     for claim in CLAIMS:
         table = claim.paired(runs)
@@ -359,15 +404,15 @@ def claims_table(runs: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> pd
             "paper": claim.paper,
             "criterion": claim.criterion,
             "reading": claim.reading,
+            "interval": claim.interval,
             "seeds": len(table),
         }
         if table.empty:
             row.update(ours=math.nan, ci_low=math.nan, ci_high=math.nan, verdict=NOT_MEASURED, paper_in_ci="")
         else:
-            estimate = claim.statistic(table)
-            # A bootstrap over one or two seeds is only their range: below that, judge the estimate alone.
-            enough = len(table) >= MIN_SEEDS_FOR_CI
-            low, high = bootstrap_seeds(table, claim.statistic, resamples, seed) if enough else (None, None)
+            estimate, low, high = seed_interval(claim, per_seed(claim, table))
+            if len(table) < MIN_SEEDS_FOR_CI or math.isnan(low):  # too few seeds: the estimate alone
+                low = high = None
             row.update(ours=estimate, ci_low=math.nan if low is None else low,
                        ci_high=math.nan if high is None else high,
                        verdict=claim.test.verdict(estimate, low, high))  # fmt: skip
@@ -387,10 +432,18 @@ def _num(value: float, unit: str) -> str:
     return f"{value:.1f}"
 
 
+METHOD_NOTE = (
+    f"95% intervals: {stats.METHOD}, mean ± t(0.975, n - 1) · s / √n over the n seeds' own values - a "
+    "difference within each seed for a paired difference; for a ratio within each seed, the same on the "
+    "per-seed ratios' logarithms, mapped back (the estimate: their geometric mean). Not a bootstrap: with "
+    "five seeds a percentile bootstrap's interval is too narrow (lottery.stats)."
+)
+
+
 def claims_markdown(table: pd.DataFrame) -> str:
     """The claims table in Markdown (the same rows as the CSV)."""
     lines = [
-        "| claim | paper | ours (mean over seeds) | 95% CI | seeds | criterion | verdict |",
+        "| claim | paper | ours (over seeds) | 95% interval | seeds | criterion | verdict |",
         "|---|---|---|---|---|---|---|",
     ]
     for _, r in table.iterrows():
@@ -408,6 +461,8 @@ def claims_markdown(table: pd.DataFrame) -> str:
                      f"**{r['verdict']}** |")  # fmt: skip
     lines += [
         "",
+        METHOD_NOTE,
+        "",
         "A claim holds when its whole 95% interval meets the criterion, does not hold when none of it "
         "does, and is undecided when the interval straddles the criterion's bound.",
     ]
@@ -416,7 +471,7 @@ def claims_markdown(table: pd.DataFrame) -> str:
                 "on its point estimate alone (holds or does not hold).")  # fmt: skip
         lines += ["", note]
     lines += ["", "How each claim is read here:", ""]
-    lines += [f"- {r['statement']}: {r['reading']}." for _, r in table.iterrows()]
+    lines += [f"- {r['statement']}: {r['reading']}; interval: {r['interval']}." for _, r in table.iterrows()]
     return "\n".join(lines) + "\n"
 
 

@@ -14,6 +14,7 @@ from lottery.logs import step
 from lottery.report.base import PathLike
 from lottery.runs import read_runs
 from lottery.sections import SECTIONS
+from lottery.stats import METHOD
 
 
 def summary_markdown(
@@ -57,8 +58,10 @@ def summary_markdown(
         lines += [
             "## The paper's claims (Frankle & Carbin 2019, LeNet-300-100 on MNIST)",
             "",
-            f"Networks per level: up to {runs_seeds} seed(s). Mean over seeds, bootstrap 95% interval over "
-            "seeds; test accuracy at the early-stop iteration (minimum validation loss).",
+            f"Networks per level: up to {runs_seeds} seed(s). Each claim is computed within each seed "
+            f"(paired networks), then over seeds: the mean (a ratio's geometric mean) and a 95% interval "
+            f"by {METHOD} on the per-seed values (a ratio's on the log scale); test accuracy at the "
+            "early-stop iteration (minimum validation loss).",
             "",
             Path(claims).read_text().rstrip(),
             "",
