@@ -93,3 +93,49 @@ def test_an_unknown_method_is_refused_before_any_job(tmp_path):
     )  # fmt: skip
     said = result.stdout + result.stderr
     assert result.returncode != 0 and "pai.methods" in said and "magic" in said
+
+
+PAI_SECTIONS = ("pai_accuracy", "pai_sanity", "pai_densities", "pai_claims")
+
+
+def test_the_run_draws_the_sections_of_pruning_at_initialisation(run):
+    """Its report's sections (lottery.report.pai): tables, figures and summary.md's paragraphs."""
+    for name in PAI_SECTIONS:
+        assert (run / "analysis" / f"{name}.csv").stat().st_size > 0, name
+        if name != "pai_claims":
+            for ext in ("png", "svg"):
+                assert (run / "figures" / f"{name}.{ext}").stat().st_size > 0, (name, ext)
+    runs = pd.read_csv(run / "runs.csv").set_index("variant")
+    sanity = pd.read_csv(run / "analysis" / "pai_sanity.csv").set_index(["network", "check"])
+    one_seed = 100 * (runs.loc["snip-shuffled", "test_acc"] - runs.loc["snip", "test_acc"])
+    assert sanity.loc[("snip", "shuffled"), "effect_points_mean"] == pytest.approx(one_seed)
+    assert set(sanity.index) == {(m, c) for m in (*METHODS, "ticket") for c in ("shuffled", "reinit")} | {
+        (m, "inverted") for m in RANKED
+    }
+    accuracy = pd.read_csv(run / "analysis" / "pai_accuracy.csv")
+    assert set(accuracy["network"]) == {"dense", "ticket", *METHODS} and not accuracy["collapsed"].any()
+    claims = pd.read_csv(run / "analysis" / "pai_claims.csv").set_index("claim")
+    assert claims.loc["1_snip", "verdict"] == "not measured"  # no level at Pm <= 21.1% here
+    assert claims.loc["5_synflow", "verdict"].startswith("holds: never collapses (down to Pm 64.1%")
+    summary = (run / "summary.md").read_text()
+    for title in (
+        "accuracy and early stop against Pm",
+        "the sanity checks",
+        "per-layer densities",
+        "the claims",
+    ):
+        assert f"\n## Pruning at initialisation: {title}\n" in summary, title
+
+
+def test_pai_compare_takes_the_controls_from_another_experiments_runs_table(tmp_path):
+    shutil.copytree(ROOT / ".test" / "config", tmp_path / "config")
+    (tmp_path / "config" / "compare.yaml").write_text(yaml.safe_dump({"pai": {"compare": "paper"}}))
+    target = "results/tiny-pai/analysis/pai_accuracy.csv"
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", target, "--directory", str(tmp_path), "--configfile",
+         str(tmp_path / "config" / "pai.yaml"), str(tmp_path / "config" / "compare.yaml")],
+        cwd=ROOT, capture_output=True, text=True, timeout=HUNG, env=local_env(),
+    )  # fmt: skip
+    said = result.stdout + result.stderr
+    assert result.returncode != 0 and "Missing input files for rule pai_accuracy" in said
+    assert "results/paper/runs.csv" in said  # its input, which no rule of this experiment makes

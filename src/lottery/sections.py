@@ -21,8 +21,10 @@ SUMMARY_CATEGORY = "00. Summary"
 CLAIMS_CATEGORY = "07. The paper's claims"
 
 # Where a section's rule is: generated from this list from runs.csv, in workflow/rules/analysis.smk;
-# written out in paper.smk (analysis.paper); in ticket_analyses.smk (an analysis.<name>.enabled switch).
-ANALYSIS, PAPER, TICKET_ANALYSES = "analysis", "paper", "ticket_analyses"
+# written out in paper.smk (analysis.paper); in ticket_analyses.smk (an analysis.<name>.enabled switch);
+# generated in pai.smk from runs.csv where pai.methods names methods (pruning at initialisation).
+ANALYSIS, PAPER, TICKET_ANALYSES, PAI = "analysis", "paper", "ticket_analyses", "pai"
+PAI_CATEGORY = "12. Pruning at initialisation"
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Section:
     # analysis.<name>.enabled; it reads masks and weights (lottery.ticket_analyses.write_<name>).
     rule: str = ANALYSIS
     curves: bool = False  # it reads the networks' test curves
+    compare: bool = False  # PAI: it reads pai.compare's runs table too (the ticket's controls)
 
     def load(self) -> Any:
         """Its unit (imports PyTorch-free pandas and matplotlib code; not done by the workflow)."""
@@ -46,10 +49,18 @@ class Section:
         return getattr(importlib.import_module(module), attribute)
 
     def wanted(
-        self, paper: bool, has_oneshot: bool, switched_on: Collection[str] = (), has_curves: bool = True
+        self,
+        paper: bool,
+        has_oneshot: bool,
+        switched_on: Collection[str] = (),
+        has_curves: bool = True,
+        has_pai: bool = False,
     ) -> bool:
         """Whether an experiment (``analysis.paper``, with or without one-shot tickets, with the
-        switched sections ``switched_on``, with or without test curves) draws it."""
+        switched sections ``switched_on``, with or without test curves, with or without methods of
+        pruning at initialisation) draws it."""
+        if self.rule == PAI:
+            return has_pai
         if self.switched:
             return self.name in switched_on
         if self.rule == PAPER:
@@ -68,6 +79,7 @@ class Section:
 
 
 _WANDB, _PAPER, _TICKETS = "lottery.report.wandb", "lottery.report.paper_figures", "lottery.report.tickets"
+_PAI = "lottery.report.pai"
 SECTIONS = (
     # The W&B report's
     Section("pruning_ratios", "01. Desired vs actual pruning", f"{_WANDB}:PRUNING_RATIOS"),
@@ -104,6 +116,11 @@ SECTIONS = (
     Section(
         "pixel_map", "11. The pixel map", f"{_TICKETS}:PIXEL_MAP", table_in_report=False, rule=TICKET_ANALYSES
     ),
+    # Pruning at initialisation beside the tickets (lottery.report.pai; pai.methods)
+    Section("pai_accuracy", PAI_CATEGORY, f"{_PAI}:ACCURACY", rule=PAI, compare=True),
+    Section("pai_sanity", PAI_CATEGORY, f"{_PAI}:SANITY", rule=PAI),
+    Section("pai_densities", PAI_CATEGORY, f"{_PAI}:DENSITIES", rule=PAI),
+    Section("pai_claims", PAI_CATEGORY, f"{_PAI}:CLAIMS", figure=False, rule=PAI),
 )
 BY_NAME = {s.name: s for s in SECTIONS}
 # The analyses of what the tickets are, in the report's order (lottery.experiment reads them).

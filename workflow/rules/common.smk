@@ -282,6 +282,7 @@ def wanted(section):
         EXPERIMENT.has_oneshot,
         EXPERIMENT.ticket_analyses,
         bool(EXPERIMENT.curve_rounds()),
+        has_pai=bool(EXPERIMENT.pai.methods),
     )
 
 
@@ -382,3 +383,38 @@ def replicate_mask_files(wildcards):
         f"{RESULTS}/{EXPERIMENT.ticket_mask(wildcards.replicate, k, s)}"
         for s, k in packed_masks().values()
     ]
+
+
+# Pruning at initialisation (workflow/rules/pai.smk, included where pai.methods names methods).
+def pai_inputs(wildcards):
+    """θ0, and what the network's check or the ticket needs: the reinit control's weights, the
+    ticket's mask of that round, and for its inversion the round before it (its weights and mask).
+    """
+    replicate, level = wildcards.replicate, int(wildcards.level)
+    inputs = {"init": layout.init_file(replicate, RESULTS)}
+    if wildcards.check == "reinit":
+        inputs["reinit"] = layout.reinit_init_file(replicate, 1, RESULTS)
+    if wildcards.method == "ticket":
+        ticket = layout.ticket_dir(
+            replicate, EXPERIMENT.reference_schedule.name, level, RESULTS
+        )
+        inputs["mask"] = layout.mask_file(ticket)
+        if wildcards.check == "inverted":
+            previous = (
+                layout.dense_dir(replicate, RESULTS)
+                if level == 1
+                else layout.ticket_dir(
+                    replicate, EXPERIMENT.reference_schedule.name, level - 1, RESULTS
+                )
+            )
+            inputs["previous_weights"] = layout.file(previous, layout.WEIGHTS)
+            inputs["previous_mask"] = layout.mask_file(previous)
+    return inputs
+
+
+def pai_network_params(wildcards):
+    """The network as the runs table names it (lottery.jobs.pai_network)."""
+    ticket = Network.ticket(
+        EXPERIMENT.reference_schedule, int(wildcards.level), EXPERIMENT.method
+    )
+    return to_params(ticket)

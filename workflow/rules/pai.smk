@@ -1,40 +1,8 @@
 # Stage 10: pruning at initialisation (pai: ..., config/pai.yaml): each method prunes θ0 once to the
 # Pm of a round of the reference schedule and its survivors are trained from θ0; the sanity checks
 # (the mask shuffled within layers, θ0 redrawn, the mask inverted) of every method and of the
-# iterative ticket. Included where pai.methods names methods (lottery.desc.Pai).
-PAI_REFERENCE = EXPERIMENT.reference_schedule
-
-
-def pai_inputs(wildcards):
-    """θ0, and what the network's check or the ticket needs: the reinit control's weights, the
-    ticket's mask of that round, and for its inversion the round before it (its weights and mask).
-    """
-    replicate, level = wildcards.replicate, int(wildcards.level)
-    inputs = {"init": layout.init_file(replicate, RESULTS)}
-    if wildcards.check == "reinit":
-        inputs["reinit"] = layout.reinit_init_file(replicate, 1, RESULTS)
-    if wildcards.method == "ticket":
-        ticket = layout.ticket_dir(replicate, PAI_REFERENCE.name, level, RESULTS)
-        inputs["mask"] = layout.mask_file(ticket)
-        if wildcards.check == "inverted":
-            previous = (
-                layout.dense_dir(replicate, RESULTS)
-                if level == 1
-                else layout.ticket_dir(
-                    replicate, PAI_REFERENCE.name, level - 1, RESULTS
-                )
-            )
-            inputs["previous_weights"] = layout.file(previous, layout.WEIGHTS)
-            inputs["previous_mask"] = layout.mask_file(previous)
-    return inputs
-
-
-def pai_network_params(wildcards):
-    """The network as the runs table names it (lottery.jobs.pai_network)."""
-    ticket = Network.ticket(PAI_REFERENCE, int(wildcards.level), EXPERIMENT.method)
-    return to_params(ticket)
-
-
+# iterative ticket. Included where pai.methods names methods (lottery.desc.Pai); its helpers
+# (pai_inputs, pai_network_params) are in common.smk.
 PAI_NETWORK = layout.pai_dir("{replicate}", "{method}", "{check}", "{level}", RESULTS)
 
 
@@ -67,3 +35,35 @@ rule train_pai:
         check=lambda wildcards: wildcards.check,
     script:
         "../scripts/train_pai.py"
+
+
+# The report's sections of pruning at initialisation (lottery.sections.SECTIONS, rule PAI): from
+# runs.csv, and for a section that compares (the ticket's controls) pai.compare's runs table where set
+# (another experiment of the same seeds, e.g. paper: results/paper/runs.csv).
+PAI_COMPARE = config["pai"].get("compare")
+
+
+for section in filter(lambda s: s.rule == sections.PAI, sections.SECTIONS):
+
+    rule:
+        name:
+            section.name
+        input:
+            **(
+                {"compare": f"results/{PAI_COMPARE}/{layout.RUNS_TABLE}"}
+                if section.compare and PAI_COMPARE
+                else {}
+            ),
+            runs=rules.collect_runs.output.runs,
+        output:
+            **section_outputs(section),
+        log:
+            f"{LOGS}/analysis/{section.name}.log",
+        localrule: True
+        conda:
+            "../envs/lottery.yaml"
+        params:
+            section=section.name,
+            analysis=EXPERIMENT.analysis_params(),
+        script:
+            "../scripts/pai_section.py"
