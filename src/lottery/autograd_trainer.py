@@ -22,7 +22,6 @@ but the bits may differ from the CPU's and between GPU kinds.
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -33,7 +32,7 @@ from lottery.data import ARRAYS, TensorData
 from lottery.desc import TrainingHparams
 from lottery.order import BatchOrder
 from lottery.pruning import rewind
-from lottery.torch_trainer import flushing_denormals
+from lottery.torch_trainer import Steps
 from lottery.trainer_parts import ADAM_BETAS, ADAM_EPS, Evaluation
 
 EVALUATION_ROWS = 500  # examples evaluated at a time: a conv net's activations of 10,000 would not fit
@@ -46,7 +45,7 @@ def device_of(hparams: TrainingHparams) -> torch.device:
     return torch.device(hparams.device)
 
 
-class AutogradTrainer:
+class AutogradTrainer(Steps):
     """The training state of one masked network of a registered model (the interface of
     :class:`lottery.torch_trainer.MaskedTrainer`, which :func:`lottery.training.train` drives)."""
 
@@ -141,18 +140,6 @@ class AutogradTrainer:
         self.optimiser.step()
         self.loss_sum += loss.detach()
         self.steps_since_loss += 1
-
-    def run(self, steps: int) -> None:
-        with flushing_denormals() if self.flush_denormals else nullcontext():
-            for _ in range(steps):
-                self.step()
-
-    def take_train_loss(self) -> float:
-        """Mean training loss per example since the last call."""
-        mean = float(self.loss_sum) / max(1, self.steps_since_loss * self.batch_size)
-        self.loss_sum.zero_()
-        self.steps_since_loss = 0
-        return mean
 
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor, y: torch.Tensor, flat: torch.Tensor | None = None) -> Evaluation:

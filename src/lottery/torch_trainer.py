@@ -116,7 +116,33 @@ def flushing_denormals() -> Iterator[None]:
         torch.set_flush_denormal(False)
 
 
-class MaskedTrainer:
+class Steps:
+    """What the PyTorch trainers share around their own ``step``: running steps with subnormals
+    flushed (``flush_denormals``), and the mean training loss since the last call (``loss_sum`` over
+    ``steps_since_loss`` steps of ``batch_size`` examples)."""
+
+    flush_denormals: bool
+    loss_sum: torch.Tensor
+    steps_since_loss: int
+    batch_size: int
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def run(self, steps: int) -> None:
+        with flushing_denormals() if self.flush_denormals else nullcontext():
+            for _ in range(steps):
+                self.step()
+
+    def take_train_loss(self) -> float:
+        """Mean training loss per example since the last call."""
+        mean = float(self.loss_sum) / max(1, self.steps_since_loss * self.batch_size)
+        self.loss_sum.zero_()
+        self.steps_since_loss = 0
+        return mean
+
+
+class MaskedTrainer(Steps):
     """The training state of one masked network: flat parameter, gradient, mask and moment buffers."""
 
     def __init__(
@@ -214,18 +240,6 @@ class MaskedTrainer:
             lr=self.lr, beta1=ADAM_BETAS[0], beta2=ADAM_BETAS[1], weight_decay=0.0,
             eps=ADAM_EPS * self.batch_size, amsgrad=False, maximize=False,
         )  # fmt: skip
-
-    def run(self, steps: int) -> None:
-        with flushing_denormals() if self.flush_denormals else nullcontext():
-            for _ in range(steps):
-                self.step()
-
-    def take_train_loss(self) -> float:
-        """Mean training loss per example since the last call."""
-        mean = float(self.loss_sum) / max(1, self.steps_since_loss * self.batch_size)
-        self.loss_sum.zero_()
-        self.steps_since_loss = 0
-        return mean
 
     def evaluate(
         self, x: torch.Tensor | SparseInputs, y: torch.Tensor, flat: torch.Tensor | None = None

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lottery.registry import discover
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -68,22 +70,7 @@ class Dataset:
         return keys == frozenset(self.files) or keys in self.layouts
 
 
-def _registry() -> dict[str, Dataset]:
-    """Every module of this package that defines ``DATASET``, by the dataset's name."""
-    import importlib
-    import pkgutil
-
-    found: dict[str, Dataset] = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        dataset = getattr(importlib.import_module(f"{__name__}.{info.name}"), "DATASET", None)
-        if isinstance(dataset, Dataset):
-            if dataset.name in found:
-                raise ValueError(f"two datasets are named {dataset.name!r}: {info.name} and another")
-            found[dataset.name] = dataset
-    return found
-
-
-REGISTRY: dict[str, Dataset] = _registry()
+REGISTRY: dict[str, Dataset] = discover(__name__, __path__, "DATASET", Dataset)
 
 
 def _error(message: str) -> Exception:

@@ -5,26 +5,10 @@ agree)."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 from lottery.methods.base import GLOBAL, LAYER, Examples, Method, PruningInputs
+from lottery.registry import discover
 
-
-def _discover() -> dict[str, Method]:
-    """Every module of this package that defines ``METHOD``, by the method's name."""
-    found: dict[str, Method] = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        method = getattr(importlib.import_module(f"{__name__}.{info.name}"), "METHOD", None)
-        if method is None:
-            continue
-        if method.name in found:
-            raise ValueError(f"two pruning methods are named {method.name!r}: {info.name} and another")
-        found[method.name] = method
-    return found
-
-
-REGISTRY: dict[str, Method] = _discover()
+REGISTRY: dict[str, Method] = discover(__name__, __path__, "METHOD")
 
 
 def get(name: str) -> Method:

@@ -26,12 +26,12 @@ and ``forward`` import it when called.
 
 from __future__ import annotations
 
-import importlib
 import math
-import pkgutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from lottery.registry import discover
 
 if TYPE_CHECKING:
     import torch
@@ -180,19 +180,7 @@ class Model:
         return a
 
 
-def _discover() -> dict[str, Model]:
-    """Every module of this package that defines ``MODEL``, by the model's name."""
-    found: dict[str, Model] = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        model = getattr(importlib.import_module(f"{__name__}.{info.name}"), "MODEL", None)
-        if isinstance(model, Model):
-            if model.name in found:
-                raise RuntimeError(f"two models named {model.name!r} in lottery.models")
-            found[model.name] = model
-    return found
-
-
-REGISTRY: dict[str, Model] = _discover()  # last: the modules import this one's classes
+REGISTRY: dict[str, Model] = discover(__name__, __path__, "MODEL", Model)  # last: they import it
 
 
 def get(name: str) -> Model:
