@@ -58,15 +58,17 @@ def tiny_data() -> TensorData:
     return synthetic_data()
 
 
-# The longest files first (alone on the 2-core AVX2 EPYC: test_bad_input 3.1 min, test_workflow and
-# test_faults 2.3, test_records 1.0, the rest under 35 s each; test_slurm, through a running SLURM,
-# minutes): with two files at a time (pytest-xdist, pyproject's addopts, which keep this order), none
-# is left running alone at the end.
+# The longest files first (with two at a time on the 2-core AVX2 EPYC, 2026-12-04: test_model_workflow
+# 3.6 min, test_faults 3.2, test_workflow 3.1, test_pai_workflow 1.8, test_bad_input 1.5, test_records
+# 1.0, the rest under 35 s each; test_slurm, through a running SLURM, minutes): with two files at a
+# time (pytest-xdist, pyproject's addopts, which keep this order), none is left running alone at the end.
 LONGEST_FIRST = (
-    "test_bad_input.py",
+    "test_model_workflow.py",
     "test_slurm.py",
-    "test_workflow.py",
     "test_faults.py",
+    "test_workflow.py",
+    "test_pai_workflow.py",
+    "test_bad_input.py",
     "test_records.py",
 )
 

@@ -41,6 +41,12 @@ def test_which_jobs_import_pytorch():
         assert not jobs.uses_torch("train_instability_copy", _job(native, variant))
     assert not jobs.uses_torch("train_control", _job(native, "random"))  # PyTorch's draws, by numpy
     assert not jobs.uses_torch("train_instability_copy", _job(native, "random"))
+    # a pruning method that takes gradients (SNIP, GraSP, SynFlow) imports PyTorch; the others do not
+    for method, imports in (("snip", True), ("synflow", True), ("magnitude_init", False), ("erk", False)):
+        assert jobs.uses_torch("train_pai", _job(native | {"method": method})) == imports, method
+    ticket = {"schedule": {"rate": 0.2, "rounds": 1}, "round": 1, "variant": "ticket"}
+    assert jobs.uses_torch("train_ticket", _job(native | {"network": ticket | {"method": "snip"}}))
+    assert not jobs.uses_torch("train_ticket", _job(native | {"network": ticket | {"method": "layerwise"}}))
     for name in ("initialise", "replicate_supermasks"):
         assert jobs.uses_torch(name, _job(native))  # PyTorch's generator, the analyses' tensors
     for name in ("fetch_dataset", "decode_dataset", "split_dataset"):

@@ -558,7 +558,7 @@ def uses_torch(name: str, job: Job) -> bool:
     try:
         hparams, native_model = job.hparams, models.get(job.architecture.name).native
         network = job.params.get("network")  # a ticket round's, a control's, a copy's (or none)
-        method = job.params["method"] if name == "train_pai" else network and job.network.method
+        method = job.params.get("method") if name == "train_pai" else network and job.network.method
     except (KeyError, TypeError, ValueError):  # the job itself says what is wrong, in its log
         return True
     if method is not None and method != "ticket":  # a scorer that takes gradients imports PyTorch
