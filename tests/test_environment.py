@@ -67,3 +67,6 @@ def test_the_repository_ci_runs_what_ci_runs():
     ]
     assert {"--lint", "--cores 2 --sdm conda --conda-cleanup-pkgs cache"} <= {a["args"] for a in actions}
     assert all(a["directory"] == ".test" and (ROOT / a["snakefile"]).is_file() for a in actions)
+    # the workflow as a module from another folder (issue 29): a dry run of the module Snakefile
+    module = " ".join(step.get("run", "") for step in jobs["module"]["steps"])
+    assert "module lottery" in module and "snakemake -n" in module
