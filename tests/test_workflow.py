@@ -301,6 +301,33 @@ def test_a_fresh_clone_reuses_the_replicates_summaries(first_run, tmp_path):
     assert {rule: counts[rule] for rule in trained} == PER_SEED
 
 
+# The .test workflow's outputs as committed (issue 29's newcomer check in small form): sha256 and path
+# of every file file_digests covers. Remade after an intended change of any network or table with
+# python -c "from tests.test_workflow import write_outputs_golden; write_outputs_golden('<workdir>')"
+# on a finished run of .test (snakemake --cores 2 --directory <copy of .test>), the machine said in
+# the commit.
+OUTPUTS_GOLDEN = ROOT / "tests" / "golden" / "tiny_outputs.sha256"
+
+
+def write_outputs_golden(workdir: str) -> None:
+    lines = [f"{digest}  {path}" for path, digest in file_digests(Path(workdir)).items()]
+    OUTPUTS_GOLDEN.write_text("\n".join(lines) + "\n")
+
+
+def test_the_tiny_workflow_remakes_the_committed_outputs_byte_for_byte(first_run):
+    """Every output of the .test workflow but provenance.json (machine, times) and the benchmarks'
+    timings - each network's weights, mask, metrics and curve, the runs tables, the records, every
+    analysis table - is byte for byte the committed copy's, on whatever x86-64 machine runs the
+    suite: the native trainer's promise, and the newcomer's check of results/, in small form."""
+    committed = dict(
+        reversed(line.split("  ", 1)) for line in OUTPUTS_GOLDEN.read_text().splitlines() if line
+    )
+    made = file_digests(first_run)
+    assert sorted(made) == sorted(committed), "another set of files than the committed outputs"
+    differ = sorted(path for path in made if made[path] != committed[path])
+    assert not differ, f"{len(differ)} outputs differ from the committed copies, e.g. {differ[:5]}"
+
+
 def test_second_run_has_nothing_to_do(first_run):
     result = snakemake(first_run, "--dry-run")
     assert result.returncode == 0, result.stderr[-3000:]
