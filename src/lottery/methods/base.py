@@ -129,3 +129,11 @@ def as_array(value: Any) -> np.ndarray:
 def magnitudes(inputs: PruningInputs) -> dict[str, np.ndarray]:
     """|w| of the trained weights (the paper's criterion)."""
     return {name: np.abs(as_array(w)) for name, w in inputs.trained.items()}
+
+
+def keep_ticket_total(scored: Mapping[str, Any], inputs: PruningInputs, budget: Budget) -> dict[str, Any]:
+    """The masks keeping the ``budget.ticket_total`` highest scores among the survivors, over all
+    layers together: a method at initialisation pruned to the iterative ticket's Pm."""
+    from lottery import pruning
+
+    return pruning.keep_top_jointly(scored, inputs.masks, budget.ticket_total)

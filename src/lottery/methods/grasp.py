@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lottery.methods import snip
-from lottery.methods.base import GLOBAL, Budget, PruningInputs, Scorer
+from lottery.methods.base import GLOBAL, Budget, PruningInputs, Scorer, keep_ticket_total
 
 if TYPE_CHECKING:
     import torch
@@ -86,7 +86,7 @@ def scores(inputs: PruningInputs) -> dict[str, np.ndarray]:
 
 
 def choose(inputs: PruningInputs, budget: Budget) -> dict[str, Any]:
-    return snip.keep_highest(scores(inputs), inputs, budget)
+    return keep_ticket_total(scores(inputs), inputs, budget)
 
 
 METHOD = Scorer(

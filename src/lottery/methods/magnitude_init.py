@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lottery.methods.base import GLOBAL, Budget, PruningInputs, Scorer, as_array
+from lottery.methods.base import GLOBAL, Budget, PruningInputs, Scorer, as_array, keep_ticket_total
 
 NAME = "magnitude_init"
 
@@ -36,9 +36,7 @@ def scores(inputs: PruningInputs) -> dict[str, np.ndarray]:
 
 def choose(inputs: PruningInputs, budget: Budget) -> dict:
     """The ``budget.ticket_total`` largest |θ0| among the survivors, over all layers together."""
-    from lottery import pruning
-
-    return pruning.keep_top_jointly(scores(inputs), inputs.masks, budget.ticket_total)
+    return keep_ticket_total(scores(inputs), inputs, budget)
 
 
 METHOD = Scorer(

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lottery.methods.base import GLOBAL, Budget, PruningInputs, Scorer, as_array
+from lottery.methods.base import GLOBAL, Budget, PruningInputs, Scorer, as_array, keep_ticket_total
 
 if TYPE_CHECKING:
     import torch
@@ -90,16 +90,8 @@ def scores(inputs: PruningInputs) -> dict[str, np.ndarray]:
     return sensitivities(model, params, list(inputs.masks), x, y)
 
 
-def keep_highest(scored: Mapping[str, np.ndarray], inputs: PruningInputs, budget: Budget) -> dict[str, Any]:
-    """The masks keeping the ``budget.ticket_total`` highest scores among the survivors, over all
-    layers together."""
-    from lottery import pruning
-
-    return pruning.keep_top_jointly(scored, inputs.masks, budget.ticket_total)
-
-
 def choose(inputs: PruningInputs, budget: Budget) -> dict[str, Any]:
-    return keep_highest(scores(inputs), inputs, budget)
+    return keep_ticket_total(scores(inputs), inputs, budget)
 
 
 METHOD = Scorer(
